@@ -1,0 +1,209 @@
+"""The pipeline's steps as plain functions (no Prefect here): flows call them as tasks.
+
+Each step takes plain arguments, so the same code runs from a flow, the CLI or a test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine
+
+from sources.landing import iter_bodies, raw_ref, read_manifest
+from transforms.canonical import CANONICAL_COLUMNS
+from transforms.dedupe import drop_repeated_records, with_match_keys
+from transforms.normalise import normalise_records
+from transforms.parsing import PayloadError, get_parser
+from warehouse.load import LoadResult, RunInfo, load_batch, record_failed_run
+
+log = logging.getLogger(__name__)
+
+#: Landed kinds that carry navigation, not records (a listing page has no record in it).
+NAVIGATION_KINDS = frozenset({"robots", "listing", "esearch", "identify"})
+
+
+class QualityGateError(RuntimeError):
+    """A batch failed a batch-level expectation; nothing was loaded."""
+
+    def __init__(self, message: str, *, failures: list[str]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass
+class ParsedBatch:
+    """Every canonical record of a landed batch, and what could not be parsed."""
+
+    source: str
+    batch_id: str
+    records: pl.DataFrame
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    bodies: int = 0
+
+    @property
+    def fetched(self) -> int:
+        return self.records.height + len(self.quarantine)
+
+
+def parse_batch(batch_path: Path, data_dir: Path) -> ParsedBatch:
+    """Parse every landed body of a complete batch with its source's parser.
+
+    A body that answered an error status, or that its parser cannot read, becomes one
+    quarantine row; a record the parser rejects becomes one quarantine row; the rest of
+    the batch goes on.
+    """
+    manifest = read_manifest(batch_path)
+    parse = get_parser(manifest.source)
+    frames: list[pl.DataFrame] = []
+    quarantine: list[dict[str, Any]] = []
+    for landed, body in iter_bodies(batch_path, manifest):
+        ref = raw_ref(batch_path, data_dir, landed.name)
+        if landed.kind in NAVIGATION_KINDS:
+            continue
+        if landed.status >= 400:
+            quarantine.append({
+                "stage": "fetch", "raw_ref": ref, "expectation": None,
+                "reason": f"HTTP {landed.status} for {landed.url}",
+                "payload": body[:2000].decode("utf-8", "replace"), "source_id": landed.url,
+            })
+            log.warning("batch %s: %s answered HTTP %d; quarantined", manifest.batch_id,
+                        landed.url, landed.status)
+            continue
+        try:
+            parsed = parse(body, kind=landed.kind, url=landed.url, raw_ref=ref)
+        except PayloadError as exc:
+            quarantine.append({
+                "stage": "parse", "raw_ref": ref, "expectation": None, "reason": str(exc),
+                "payload": body[:2000].decode("utf-8", "replace"), "source_id": landed.url,
+            })
+            log.warning("batch %s: cannot parse %s: %s", manifest.batch_id, ref, exc)
+            continue
+        frames.append(parsed.records)
+        quarantine.extend(
+            {"stage": "parse", "raw_ref": r.raw_ref, "expectation": None, "reason": r.reason,
+             "payload": r.payload[:4000], "source_id": None}
+            for r in parsed.rejects
+        )
+    records = pl.concat(frames, how="vertical_relaxed") if frames else None
+    if records is None:
+        from transforms.canonical import empty_canonical_frame
+
+        records = empty_canonical_frame()
+    return ParsedBatch(source=manifest.source, batch_id=manifest.batch_id, records=records,
+                       quarantine=quarantine, bodies=len(manifest.files))
+
+
+def prepare_records(records: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Normalise, key and drop repeated source records. Returns (records, repeats)."""
+    keyed = with_match_keys(normalise_records(records))
+    kept, dropped = drop_repeated_records(keyed)
+    return kept, dropped.height
+
+
+def validation_quarantine(records: pl.DataFrame, failed: pl.DataFrame) -> list[dict[str, Any]]:
+    """Quarantine rows for records that failed row-level expectations (one per failure)."""
+    if failed.height == 0:
+        return []
+    keyed = records.with_columns(
+        (pl.col("source") + ":" + pl.col("source_id")).alias("_row_key"))
+    joined = failed.join(keyed, left_on="pub_key", right_on="_row_key", how="left")
+    payloads = joined.select(CANONICAL_COLUMNS).write_ndjson().splitlines()
+    return [
+        {"stage": "validate", "raw_ref": ref, "expectation": exp, "reason": reason,
+         "payload": payload, "source_id": sid}
+        for (ref, exp, reason, sid), payload in zip(
+            joined.select("raw_ref", "expectation", "reason", "source_id").iter_rows(),
+            payloads, strict=True)
+    ]
+
+
+def validate_records(records: pl.DataFrame, *, allowed_topics: frozenset[str],
+                     today: date | None = None, engine_name: str = "gx"
+                     ) -> tuple[pl.DataFrame, list[dict[str, Any]], list[str], list[dict]]:
+    """Run the publications suite on classified records.
+
+    Returns:
+        (passed records, quarantine rows, batch-level failures, expectation summaries).
+    """
+    from expectations.validate import validate_publications
+
+    if records.height == 0:
+        return records, [], [], []
+    frame = records.rename({"pub_key": "_pub_key"}).with_columns(
+        (pl.col("source") + ":" + pl.col("source_id")).alias("pub_key"))
+    outcome = validate_publications(frame, allowed_topics=allowed_topics, today=today,
+                                    engine=engine_name)
+    passed = outcome.passed.drop("pub_key").rename({"_pub_key": "pub_key"})
+    quarantine = validation_quarantine(records, outcome.failed)
+    summaries = [vars(r) if hasattr(r, "__dict__") else dict(r) for r in outcome.results]
+    failures = list(outcome.batch_failures) if outcome.is_batch_failed else []
+    return passed, quarantine, failures, summaries
+
+
+@dataclass
+class ProcessOutcome:
+    """What processing one batch did."""
+
+    source: str
+    batch_id: str
+    result: LoadResult
+    quality: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {"source": self.source, "batch_id": self.batch_id, "fetched": r.fetched,
+                "loaded": r.loaded, "duplicates": r.duplicates, "quarantined": r.quarantined,
+                "unchanged": r.unchanged, "deleted": r.deleted,
+                "publications_written": r.publications_written, "matches": r.matches,
+                "reconciled": r.is_reconciled}
+
+
+def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunInfo,
+                  today: date | None = None, validation_engine: str = "gx") -> ProcessOutcome:
+    """Parse, normalise, deduplicate, classify, validate and load one landed batch.
+
+    Raises:
+        QualityGateError: A batch-level expectation failed (the run is recorded as failed).
+        LoadError: The load failed and was rolled back.
+    """
+    from transforms.classify import classify_topics, load_taxonomy
+
+    taxonomy = load_taxonomy()
+    parsed = parse_batch(batch_path, data_dir)
+    records, repeats = prepare_records(parsed.records)
+    classified = classify_topics(records, taxonomy)
+    allowed = frozenset(t.slug for t in taxonomy.topics)
+    passed, bad, failures, summaries = validate_records(
+        classified, allowed_topics=allowed, today=today, engine_name=validation_engine)
+    if failures:
+        message = f"batch {parsed.batch_id} failed the quality gate: {'; '.join(failures)}"
+        record_failed_run(engine, run, message)
+        raise QualityGateError(message, failures=failures)
+    # A record failing several expectations is one quarantined record with several rows.
+    failed_records = len({row["source_id"] for row in bad})
+    result = load_batch(
+        engine, passed.select(records.columns), run=run,
+        classify=lambda pubs: classify_topics(pubs, taxonomy),
+        quarantine_rows=parsed.quarantine + bad,
+        quarantined=len(parsed.quarantine) + failed_records,
+        repeats=repeats, fetched=parsed.fetched,
+    )
+    return ProcessOutcome(source=parsed.source, batch_id=parsed.batch_id, result=result,
+                          quality=summaries)
+
+
+def topic_rows(version: str, topics: list[Any]) -> list[dict[str, Any]]:
+    """Rows for the topics table from taxonomy topic definitions."""
+    return [{"topic": t.slug, "taxonomy_version": version, "label_en": t.label_en,
+             "label_zh": t.label_zh, "description": t.description} for t in topics]
+
+
+def dumps(value: Any) -> str:
+    """JSON for artifacts and logs (dates as ISO strings, Chinese kept readable)."""
+    return json.dumps(value, ensure_ascii=False, default=str, indent=2)

@@ -1,0 +1,199 @@
+"""Publication keys, within-batch deduplication and cross-source matching (pure).
+
+A record's key is its DOI, else its PMID, else a hash of its normalised title (Chinese or
+English), year and journal. Matching against the warehouse goes: the same source record
+seen before ("self"), DOI, PMID, exact title key, then fuzzy title within the same year and
+journal ("title", with the rapidfuzz ratio as score).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+from rapidfuzz import fuzz, process
+
+TITLE_THRESHOLD = 93.0
+
+#: Columns of the identity frame the warehouse hands to :func:`assign_publications`.
+IDENTITY_SCHEMA: dict[str, pl.DataType] = {
+    "pub_id": pl.String(),
+    "source": pl.String(),
+    "source_id": pl.String(),
+    "doi": pl.String(),
+    "pmid": pl.String(),
+    "title_key": pl.String(),
+    "pub_year": pl.Int32(),
+    "journal_key": pl.String(),
+}
+
+MATCH_COLUMNS = ("pub_id", "match_rule", "match_score", "matched_source", "matched_source_id")
+
+
+def _title_key_expr(column: str) -> pl.Expr:
+    return (
+        pl.col(column).str.normalize("NFKC").str.to_lowercase()
+        .str.replace_all(r"[^\p{L}\p{N}]", "")
+    )
+
+
+def with_match_keys(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``title_key``, ``pub_year``, ``journal_key`` and ``pub_key`` to a canonical frame."""
+    title_key = pl.coalesce(_title_key_expr("title_zh"), _title_key_expr("title"))
+    out = frame.with_columns(
+        pl.when(title_key.str.len_chars() > 0).then(title_key).alias("title_key"),
+        pl.col("published_date").dt.year().cast(pl.Int32).alias("pub_year"),
+        pl.coalesce(pl.col("journal_issn"), _title_key_expr("journal_title"),
+                    _title_key_expr("journal_title_zh")).alias("journal_key"),
+    )
+    hashed = pl.concat_str(
+        [pl.col("title_key").fill_null(""), pl.col("pub_year").cast(pl.String).fill_null(""),
+         pl.col("journal_key").fill_null("")], separator="|",
+    )
+    return out.with_columns(
+        pl.when(pl.col("doi").is_not_null()).then(pl.lit("doi:") + pl.col("doi"))
+        .when(pl.col("pmid").is_not_null()).then(pl.lit("pmid:") + pl.col("pmid"))
+        .when(pl.col("title_key").is_not_null()).then(pl.lit("title:") + hashed)
+        .otherwise(pl.lit("record:") + pl.col("source") + ":" + pl.col("source_id"))
+        .alias("pub_key")
+    )
+
+
+def _completeness(frame: pl.DataFrame) -> pl.Expr:
+    scalar = [c for c, t in frame.schema.items() if not isinstance(t, pl.List | pl.Struct)]
+    return pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in scalar])
+
+
+def drop_repeated_records(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep one row per (source, source_id): the most complete, last seen on ties.
+
+    Returns:
+        (kept rows, dropped repeats) — the repeats count as merged duplicates.
+    """
+    if frame.height == 0:
+        return frame, frame
+    ranked = frame.with_row_index("_row").with_columns(_completeness(frame).alias("_filled"))
+    best = (
+        ranked.sort(["_filled", "_row"], descending=[True, True])
+        .unique(subset=["source", "source_id"], keep="first", maintain_order=True)
+        .sort("_row")
+    )
+    dropped = ranked.join(best.select("_row"), on="_row", how="anti")
+    return best.drop("_row", "_filled"), dropped.drop("_row", "_filled")
+
+
+def new_pub_id(pub_key: str) -> str:
+    """The stable publication id given to a key seen for the first time."""
+    return "pub_" + hashlib.sha1(pub_key.encode("utf-8")).hexdigest()[:16]
+
+
+def assign_publications(
+    batch: pl.DataFrame, identities: pl.DataFrame, *, title_threshold: float = TITLE_THRESHOLD
+) -> pl.DataFrame:
+    """Give every batch record a ``pub_id``, with the rule and score that chose it.
+
+    Args:
+        batch: Records with :func:`with_match_keys` columns, one row per source record.
+        identities: Known source records (:data:`IDENTITY_SCHEMA`) from the warehouse.
+        title_threshold: Minimum rapidfuzz ratio (0-100) for a fuzzy title match.
+
+    Returns:
+        ``batch`` with ``pub_id``, ``match_rule`` (self/doi/pmid/title/new),
+        ``match_score`` (0..1) and ``matched_source``/``matched_source_id``.
+    """
+    identities = identities.select(
+        [pl.col(c).cast(t) for c, t in IDENTITY_SCHEMA.items()]
+    )
+    out = batch.with_row_index("_row")
+    found: list[pl.DataFrame] = []
+    remaining = out
+
+    def take(joined: pl.DataFrame, rule: str) -> None:
+        nonlocal remaining
+        hit = joined.filter(pl.col("m_pub_id").is_not_null()).unique("_row", keep="first")
+        found.append(hit.select(
+            "_row", pl.col("m_pub_id").alias("pub_id"), pl.lit(rule).alias("match_rule"),
+            pl.col("m_score").cast(pl.Float64).alias("match_score"),
+            pl.col("m_source").alias("matched_source"),
+            pl.col("m_source_id").alias("matched_source_id"),
+        ))
+        remaining = remaining.join(hit.select("_row"), on="_row", how="anti")
+
+    ident = identities.rename({c: f"m_{c}" for c in identities.columns})
+    ident = ident.with_columns(pl.lit(1.0).alias("m_score"))
+    self_join = remaining.join(
+        ident, left_on=["source", "source_id"], right_on=["m_source", "m_source_id"],
+        how="left",
+    ).with_columns(pl.col("source").alias("m_source"), pl.col("source_id").alias("m_source_id"))
+    take(self_join, "self")
+    for key, rule in (("doi", "doi"), ("pmid", "pmid"), ("title_key", "title")):
+        right = ident.filter(pl.col(f"m_{key}").is_not_null()).unique(f"m_{key}", keep="first")
+        left = remaining.filter(pl.col(key).is_not_null())
+        take(left.join(right, left_on=key, right_on=f"m_{key}", how="left"), rule)
+    fuzzy = _fuzzy_title_matches(remaining, identities, title_threshold)
+    if fuzzy.height:
+        found.append(fuzzy)
+        remaining = remaining.join(fuzzy.select("_row"), on="_row", how="anti")
+    new = remaining.select(
+        "_row",
+        pl.col("pub_key").map_elements(new_pub_id, return_dtype=pl.String).alias("pub_id"),
+        pl.lit("new").alias("match_rule"), pl.lit(1.0).alias("match_score"),
+        pl.lit(None, dtype=pl.String).alias("matched_source"),
+        pl.lit(None, dtype=pl.String).alias("matched_source_id"),
+    )
+    assigned = pl.concat([*found, new], how="vertical_relaxed")
+    out = out.join(assigned, on="_row", how="left").sort("_row").drop("_row")
+    return _unify_within_batch(out)
+
+
+def _fuzzy_title_matches(remaining: pl.DataFrame, identities: pl.DataFrame,
+                         threshold: float) -> pl.DataFrame:
+    """Fuzzy title within the same year and journal (blocking keeps this near-linear)."""
+    schema = {"_row": pl.UInt32, "pub_id": pl.String, "match_rule": pl.String,
+              "match_score": pl.Float64, "matched_source": pl.String,
+              "matched_source_id": pl.String}
+    candidates = identities.filter(pl.col("title_key").is_not_null() & pl.col("pub_year").is_not_null())
+    probes = remaining.filter(pl.col("title_key").is_not_null() & pl.col("pub_year").is_not_null())
+    if candidates.height == 0 or probes.height == 0:
+        return pl.DataFrame(schema=schema)
+    blocks: dict[tuple[int, str | None], list[tuple[str, str, str, str]]] = {}
+    for pub_id, source, source_id, title_key, year, journal in candidates.select(
+        "pub_id", "source", "source_id", "title_key", "pub_year", "journal_key"
+    ).iter_rows():
+        blocks.setdefault((year, journal), []).append((title_key, pub_id, source, source_id))
+    rows = []
+    for row, title_key, year, journal in probes.select(
+        "_row", "title_key", "pub_year", "journal_key"
+    ).iter_rows():
+        pool = blocks.get((year, journal), [])
+        if not pool:
+            continue
+        best = process.extractOne(title_key, [p[0] for p in pool], scorer=fuzz.ratio,
+                                  score_cutoff=threshold)
+        if best is not None:
+            _, score, index = best
+            _, pub_id, source, source_id = pool[index]
+            rows.append((row, pub_id, "title", score / 100.0, source, source_id))
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _unify_within_batch(frame: pl.DataFrame) -> pl.DataFrame:
+    """Records of one batch that share a DOI, PMID or title key share one pub_id."""
+    out = frame
+    for key in ("doi", "pmid", "title_key"):
+        first = (
+            out.filter(pl.col(key).is_not_null())
+            .group_by(key, maintain_order=True)
+            .agg(pl.col("pub_id").first().alias("_first"), pl.len().alias("_n"))
+            .filter(pl.col("_n") > 1)
+        )
+        if first.height == 0:
+            continue
+        out = out.join(first.select(key, "_first"), on=key, how="left").with_columns(
+            pl.when(pl.col("_first").is_not_null() & (pl.col("_first") != pl.col("pub_id")))
+            .then(pl.col("_first")).otherwise(pl.col("pub_id")).alias("pub_id"),
+            pl.when(pl.col("_first").is_not_null() & (pl.col("_first") != pl.col("pub_id")))
+            .then(pl.lit(key if key != "title_key" else "title"))
+            .otherwise(pl.col("match_rule")).alias("match_rule"),
+        ).drop("_first")
+    return out

@@ -1,0 +1,1 @@
+"""The SQL warehouse: one SQLAlchemy Core schema, Alembic migrations, idempotent loads."""
