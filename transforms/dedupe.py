@@ -126,10 +126,13 @@ def assign_publications(
         how="left",
     ).with_columns(pl.col("source").alias("m_source"), pl.col("source_id").alias("m_source_id"))
     take(self_join, "self")
-    for key, rule in (("doi", "doi"), ("pmid", "pmid"), ("title_key", "title")):
-        right = ident.filter(pl.col(f"m_{key}").is_not_null()).unique(f"m_{key}", keep="first")
-        left = remaining.filter(pl.col(key).is_not_null())
-        take(left.join(right, left_on=key, right_on=f"m_{key}", how="left"), rule)
+    title_block = ["title_key", "pub_year", "journal_key"]
+    for keys, rule in ((["doi"], "doi"), (["pmid"], "pmid"), (title_block, "title")):
+        m_keys = [f"m_{k}" for k in keys]
+        right = ident.filter(pl.all_horizontal(pl.col(m_keys).is_not_null())).unique(
+            m_keys, keep="first")
+        left = remaining.filter(pl.all_horizontal(pl.col(keys).is_not_null()))
+        take(left.join(right, left_on=keys, right_on=m_keys, how="left"), rule)
     fuzzy = _fuzzy_title_matches(remaining, identities, title_threshold)
     if fuzzy.height:
         found.append(fuzzy)
@@ -180,16 +183,18 @@ def _fuzzy_title_matches(remaining: pl.DataFrame, identities: pl.DataFrame,
 def _unify_within_batch(frame: pl.DataFrame) -> pl.DataFrame:
     """Records of one batch that share a DOI, PMID or title key share one pub_id."""
     out = frame
-    for key in ("doi", "pmid", "title_key"):
+    for key, cols in (("doi", ["doi"]), ("pmid", ["pmid"]),
+                      ("title_key", ["title_key", "pub_year", "journal_key"])):
         first = (
-            out.filter(pl.col(key).is_not_null())
-            .group_by(key, maintain_order=True)
+            out.filter(pl.all_horizontal(pl.col(cols).is_not_null()))
+            .group_by(cols, maintain_order=True)
             .agg(pl.col("pub_id").first().alias("_first"), pl.len().alias("_n"))
             .filter(pl.col("_n") > 1)
         )
         if first.height == 0:
             continue
-        out = out.join(first.select(key, "_first"), on=key, how="left").with_columns(
+        out = out.join(first.select(*cols, "_first"), on=cols, how="left",
+                       nulls_equal=False).with_columns(
             pl.when(pl.col("_first").is_not_null() & (pl.col("_first") != pl.col("pub_id")))
             .then(pl.col("_first")).otherwise(pl.col("pub_id")).alias("pub_id"),
             pl.when(pl.col("_first").is_not_null() & (pl.col("_first") != pl.col("pub_id")))

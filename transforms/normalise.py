@@ -146,6 +146,9 @@ def parse_partial_date(value: str | None) -> tuple[date | None, str | None]:
     m = re.match(r"^([A-Za-z]{3})[a-z]*\.?\s+(\d{4})", text)
     if m and m.group(1).lower() in MONTHS:
         return _build_date(int(m.group(2)), MONTHS[m.group(1).lower()], None)
+    m = re.match(r"^(\d{4})\b", text)  # "2013 Spring", "2013 Winter-2014": the year only
+    if m:
+        return _build_date(int(m.group(1)), None, None)
     return None, None
 
 

@@ -185,9 +185,9 @@ def load_batch(
             deleted = changed.filter(pl.col("is_deleted"))
             live = changed.filter(~pl.col("is_deleted"))
             result.deleted = deleted.height
+            result.publications_written = _write_publications(conn, live, classify, now)
             _write_source_records(conn, live, run, now)
             _delete_source_records(conn, deleted)
-            result.publications_written = _write_publications(conn, live, classify, now)
             result.matches = _write_matches(conn, live, now)
             _write_quarantine(conn, quarantine_rows, run, now)
             _finish_run(conn, run, result, status="succeeded", message=None)

@@ -1,0 +1,117 @@
+from datetime import date
+
+import polars as pl
+
+from transforms.canonical import to_canonical_frame
+from transforms.dedupe import (
+    IDENTITY_SCHEMA,
+    assign_publications,
+    drop_repeated_records,
+    new_pub_id,
+    with_match_keys,
+)
+from transforms.normalise import normalise_records
+
+
+def _records(rows):
+    return with_match_keys(normalise_records(to_canonical_frame(rows)))
+
+
+def _identities(rows):
+    return pl.DataFrame(rows, schema=IDENTITY_SCHEMA)
+
+
+SEED = {"title_zh": "人工智能在医学教育中的应用进展与未来趋势",
+        "title": "Application progress and future trends of artificial intelligence in medical education",
+        "published_date": date(2025, 12, 31), "date_precision": "day",
+        "journal_issn": "1673-677X"}
+
+
+def test_keys_prefer_doi_then_pmid_then_title():
+    frame = _records([
+        {"source": "a", "source_id": "1", "doi": "10.1/X", "pmid": "5", **SEED},
+        {"source": "a", "source_id": "2", "pmid": "5", **SEED},
+        {"source": "a", "source_id": "3", **SEED},
+        {"source": "a", "source_id": "4"},
+    ])
+    keys = frame.get_column("pub_key").to_list()
+    assert keys[0] == "doi:10.1/x"
+    assert keys[1] == "pmid:5"
+    assert keys[2].startswith("title:人工智能在医学教育中的应用进展与未来趋势|2025|1673-677X")
+    assert keys[3] == "record:a:4"
+
+
+def test_drop_repeated_records_keeps_most_complete():
+    frame = _records([
+        {"source": "crossref", "source_id": "10.1/x", "doi": "10.1/x", "title": "T"},
+        {"source": "crossref", "source_id": "10.1/x", "doi": "10.1/x", "title": "T",
+         "abstract": "with abstract"},
+        {"source": "crossref", "source_id": "10.1/y", "doi": "10.1/y", "title": "U"},
+    ])
+    kept, dropped = drop_repeated_records(frame)
+    assert kept.height == 2 and dropped.height == 1
+    assert kept.filter(pl.col("source_id") == "10.1/x").item(0, "abstract") == "with abstract"
+
+
+def test_assign_new_records_get_stable_ids():
+    frame = _records([{"source": "magtech", "source_id": "10.3760/a", "doi": "10.3760/A", **SEED}])
+    out = assign_publications(frame, _identities([]))
+    assert out.item(0, "pub_id") == new_pub_id("doi:10.3760/a")
+    assert out.item(0, "match_rule") == "new"
+
+
+def test_assign_matches_self_then_doi_then_pmid_then_title():
+    identities = _identities([
+        {"pub_id": "pub_self", "source": "crossref", "source_id": "10.1/self", "doi": "10.1/self",
+         "pmid": None, "title_key": None, "pub_year": 2020, "journal_key": None},
+        {"pub_id": "pub_doi", "source": "magtech", "source_id": "m1", "doi": "10.1/doi",
+         "pmid": None, "title_key": None, "pub_year": 2020, "journal_key": None},
+        {"pub_id": "pub_pmid", "source": "pubmed", "source_id": "77", "doi": None, "pmid": "77",
+         "title_key": None, "pub_year": 2020, "journal_key": None},
+        {"pub_id": "pub_title", "source": "magtech", "source_id": "m2", "doi": None,
+         "pmid": None, "title_key": "applicationprogressandfuturetrendsofartificialintelligenceinmedicaleducation",
+         "pub_year": 2025, "journal_key": "1673-677X"},
+    ])
+    frame = _records([
+        {"source": "crossref", "source_id": "10.1/self", "doi": "10.1/self"},
+        {"source": "crossref", "source_id": "10.1/doi", "doi": "10.1/doi"},
+        {"source": "openalex", "source_id": "W1", "pmid": "77"},
+        {"source": "files", "source_id": "f1", **{**SEED, "title_zh": None,
+         "title": "Application progress and future trend of artificial intelligence in medical education"}},
+        {"source": "files", "source_id": "f2", "title": "Something else entirely",
+         "published_date": date(2025, 1, 1), "journal_issn": "1673-677X"},
+    ])
+    out = assign_publications(frame, identities)
+    rules = dict(zip(out["source_id"], zip(out["pub_id"], out["match_rule"], strict=True), strict=True))
+    assert rules["10.1/self"] == ("pub_self", "self")
+    assert rules["10.1/doi"] == ("pub_doi", "doi")
+    assert rules["W1"] == ("pub_pmid", "pmid")
+    assert rules["f1"] == ("pub_title", "title")
+    assert rules["f2"][1] == "new"
+    fuzzy = out.filter(pl.col("source_id") == "f1")
+    assert 0.93 <= fuzzy.item(0, "match_score") < 1.0
+    assert fuzzy.item(0, "matched_source") == "magtech"
+
+
+def test_fuzzy_title_needs_same_year_and_journal():
+    identities = _identities([{
+        "pub_id": "pub_t", "source": "magtech", "source_id": "m", "doi": None, "pmid": None,
+        "title_key": "chatgptinmedicaleducationascopingreview", "pub_year": 2024,
+        "journal_key": "1673-677X"}])
+    frame = _records([
+        {"source": "files", "source_id": "y", "title": "ChatGPT in medical education: a scoping review",
+         "published_date": date(2023, 1, 1), "journal_issn": "1673-677X"},
+        {"source": "files", "source_id": "j", "title": "ChatGPT in medical education: a scoping review",
+         "published_date": date(2024, 1, 1), "journal_issn": "0142-159X"},
+    ])
+    out = assign_publications(frame, identities)
+    assert out.get_column("match_rule").to_list() == ["new", "new"]
+
+
+def test_records_of_one_batch_sharing_a_doi_share_a_publication():
+    frame = _records([
+        {"source": "files", "source_id": "ris-1", "doi": "10.1/z", "title": "Z"},
+        {"source": "files", "source_id": "bib-1", "doi": "10.1/Z", "title": "Z"},
+    ])
+    out = assign_publications(frame, _identities([]))
+    assert out.get_column("pub_id").n_unique() == 1
