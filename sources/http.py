@@ -180,6 +180,7 @@ def fetch(
     ok_statuses: frozenset[int] = frozenset({200}),
     secrets: tuple[str, ...] = (),
     is_budget_exhausted: Callable[[requests.Response], datetime | None] | None = None,
+    retry_statuses: frozenset[int] = RETRY_STATUSES,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FetchedResponse:
     """GET ``url`` with retries on 429/5xx/timeouts/truncated bodies, honouring Retry-After.
@@ -199,7 +200,9 @@ def fetch(
             for providers that send errors as bodies the parser understands).
         secrets: Values scrubbed from any error message.
         is_budget_exhausted: For a 429, returns the reset time when the provider says the
-            period's budget is spent (then no retry: :class:`RateLimitExhaustedError`).
+            period's budget is spent (then no retry: :class:`RateLimitExhaustedError`). The
+            response's ``content`` is readable inside the callback.
+        retry_statuses: Statuses retried with backoff (OpenAlex adds 403 "slow down").
         sleep: Injected for tests.
 
     Returns:
@@ -213,6 +216,7 @@ def fetch(
     full = requests.Request("GET", url, params=dict(params or {})).prepare().url or url
     shown = redact_url(full)
     last_problem = ""
+    last_status: int | None = None
     for attempt in range(max_retries + 1):
         throttle()
         wait = min(max_backoff, backoff * (2**attempt))
@@ -230,6 +234,7 @@ def fetch(
                 sleep(wait)
             continue
         status = response.status_code
+        last_status = status
         declared = response.headers.get("Content-Length")
         encoded = response.headers.get("Content-Encoding")
         if declared and declared.isdigit() and not encoded and len(body) < int(declared):
@@ -244,11 +249,12 @@ def fetch(
                 fetched_at=datetime.now(UTC), kind=kind, attempts=attempt + 1,
             )
         if status == 429 and is_budget_exhausted is not None:
+            response._content = body  # the body was streamed; let the callback read it
             reset_at = is_budget_exhausted(response)
             if reset_at is not None:
                 msg = f"GET {shown}: rate-limit budget exhausted until {reset_at.isoformat()}"
                 raise RateLimitExhaustedError(msg, reset_at=reset_at)
-        if status in RETRY_STATUSES:
+        if status in retry_statuses:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None:
                 wait = min(MAX_RETRY_AFTER, retry_after)
@@ -262,4 +268,4 @@ def fetch(
         msg = f"GET {shown} answered HTTP {status}: {snippet!r}"
         raise FetchError(msg, status=status, body=body)
     msg = f"GET {shown} failed after {max_retries + 1} attempts: {last_problem}"
-    raise FetchError(msg)
+    raise FetchError(msg, status=last_status)

@@ -183,8 +183,12 @@ def normalise_records(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("pmid").str.strip_chars().alias("pmid"),
         pl.col("language").str.strip_chars().str.to_lowercase().alias("language"),
     ]
+    paragraphs = {"abstract", "abstract_zh"}  # keep paragraph breaks, fold other spaces
     exprs += [
-        pl.col(c).str.replace_all(r"<[^>]+>", " ").str.replace_all(r"\s+", " ")
+        pl.col(c).str.replace_all(r"<[^>]+>", " ")
+        .str.replace_all(r"[ \t\r\f\v]*\n\s*" if c in paragraphs else r"\s+",
+                         "\n" if c in paragraphs else " ")
+        .str.replace_all(r"[ \t\r\f\v]+", " ")
         .str.strip_chars().alias(c)
         for c in text_cols
     ]
