@@ -16,7 +16,9 @@ import polars as pl
 _DOI_PREFIX = re.compile(r"^\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*|info:doi/)", re.I)
 _DOI_IN_TEXT = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>]+)", re.I)
 _ISSN = re.compile(r"^(\d{4})-?(\d{3}[\dXx])$")
-_TAG = re.compile(r"<[^>]+>")
+#: A markup tag (not "p<0.05 ... >3"): a letter right after '<' or '</', no '<' inside.
+_TAG_PATTERN = r"</?[A-Za-z][A-Za-z0-9:_-]*(?:\s[^<>]*)?/?>"
+_TAG = re.compile(_TAG_PATTERN)
 _SPACE = re.compile(r"\s+")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _ORCID = re.compile(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])", re.I)
@@ -185,7 +187,7 @@ def normalise_records(frame: pl.DataFrame) -> pl.DataFrame:
     ]
     paragraphs = {"abstract", "abstract_zh"}  # keep paragraph breaks, fold other spaces
     exprs += [
-        pl.col(c).str.replace_all(r"<[^>]+>", " ")
+        pl.col(c).str.replace_all(_TAG_PATTERN, " ")
         .str.replace_all(r"[ \t\r\f\v]*\n\s*" if c in paragraphs else r"\s+",
                          "\n" if c in paragraphs else " ")
         .str.replace_all(r"[ \t\r\f\v]+", " ")

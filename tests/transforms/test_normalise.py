@@ -77,3 +77,11 @@ def test_normalise_records_frame():
     assert row["keywords"] == ["AI", "education"]
     assert normalise_records(normalise_records(frame)).equals(normalise_records(frame))
     assert isinstance(normalise_records(frame).schema["published_date"], pl.Date)
+
+
+def test_comparisons_in_abstracts_are_not_taken_for_tags():
+    text = "lower (p<0.05) in group A; scores >3 were common <i>in vivo</i>"
+    frame = to_canonical_frame([{"source": "x", "source_id": "1", "abstract": text}])
+    assert normalise_records(frame).item(0, "abstract") == (
+        "lower (p<0.05) in group A; scores >3 were common in vivo")
+    assert clean_text(text) == "lower (p<0.05) in group A; scores >3 were common in vivo"
