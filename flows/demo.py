@@ -28,16 +28,13 @@ def _demo_config(target: Path, base: Path) -> Path:
     return target
 
 
-def demo_plan(fixtures: Path) -> list[dict[str, Any]]:
-    """Which sources to run: every fixture folder whose routes.json has a ``demo`` entry."""
-    plan = []
-    for routes_file in sorted(fixtures.glob("*/routes.json")):
-        raw = json.loads(routes_file.read_text(encoding="utf-8"))
-        if isinstance(raw, dict) and "demo" in raw:
-            mount = raw.get("mount", f"/{routes_file.parent.name}")
-            plan.append({**raw["demo"], "mount": mount})
-    order = ["magtech", "crossref", "openalex", "pubmed", "arxiv", "oai"]
-    return sorted(plan, key=lambda p: order.index(p["source"]) if p["source"] in order else 99)
+def demo_plan(fixtures: Path) -> dict[str, Any]:
+    """The demo's plan, ``<fixtures>/demo.json``: mounts and the sources to run, in order.
+
+    Raises:
+        FileNotFoundError: The fixtures folder has no demo.json.
+    """
+    return json.loads((fixtures / "demo.json").read_text(encoding="utf-8"))
 
 
 def run_demo(fixtures: Path, *, port: int = 0, report_dir: Path) -> dict[str, Any]:
@@ -50,19 +47,24 @@ def run_demo(fixtures: Path, *, port: int = 0, report_dir: Path) -> dict[str, An
     from warehouse.db import create_warehouse_engine
     from warehouse.load import count_rows
 
+    plan = demo_plan(fixtures)
+    mounts = plan.get("mounts", {})
     results: dict[str, Any] = {"sources": {}}
-    with ReplayServer(load_routes(fixtures), port=port) as server:
-        for step in demo_plan(fixtures):
-            base = server.url + ("" if step["mount"] == "/" else step["mount"].rstrip("/"))
+    routes = load_routes(fixtures, [s["folder"] for s in plan["steps"]], mounts=mounts)
+    with ReplayServer(routes, port=port) as server:
+        for step in plan["steps"]:
+            mount = mounts.get(step["folder"], f"/{step['folder']}")
+            base = server.url + ("" if mount == "/" else mount.rstrip("/"))
             base += step.get("base_path", "")
+            first = len(server.log.entries)
             result = run_pipeline_flow(step["source"], scope=step.get("scope"), base_url=base,
                                        full=True, report_dir=str(report_dir))
             process = result["process"]
-            results["sources"][step["source"]] = {
+            results["sources"][f"{step['source']}:{step.get('scope', '')}"] = {
                 k: process.get(k) for k in ("fetched", "loaded", "duplicates", "quarantined",
                                             "unchanged", "reconciled")
-            } | {"requests_per_second": server.log.rate(step["mount"] if step["mount"] != "/"
-                                                        else "/")}
+            } | {"requests": len(server.log.entries) - first,
+                 "requests_per_second": server.log.rate(start=first)}
     engine = create_warehouse_engine(get_settings().warehouse_url)
     results["warehouse_rows"] = count_rows(engine)
     results["report"] = str(report_dir / "index.html")

@@ -118,7 +118,8 @@ def open_stream(request: ExtractRequest, session: requests.Session,
 
         return iter_arxiv(session, base_url=base,
                           search_query=opts.get("search_query", ARXIV_QUERY),
-                          max_records=opts.get("max_records"), throttle=throttle)
+                          submitted_from=request.since, max_records=opts.get("max_records"),
+                          throttle=throttle)
     if src == "oai":
         from sources.oai import iter_oai_records
 

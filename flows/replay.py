@@ -44,9 +44,9 @@ class RequestLog:
         with self.lock:
             self.entries.append((path, query, status, time.monotonic()))
 
-    def rate(self, prefix: str = "") -> float | None:
-        """Requests per second actually reached for paths under ``prefix``."""
-        times = [t for p, _, _, t in self.entries if p.startswith(prefix)]
+    def rate(self, *, start: int = 0) -> float | None:
+        """Requests per second actually reached by the requests from index ``start`` on."""
+        times = [t for _, _, _, t in self.entries[start:]]
         if len(times) < 2 or times[-1] == times[0]:
             return None
         return (len(times) - 1) / (times[-1] - times[0])
@@ -81,8 +81,13 @@ def _parse_routes(folder: Path, mount: str, raw: Any) -> list[Route]:
     return routes
 
 
-def load_routes(root: Path, providers: list[str] | None = None) -> list[Route]:
-    """Routes of every provider folder with a routes.json (or only ``providers``)."""
+def load_routes(root: Path, providers: list[str] | None = None, *,
+                mounts: dict[str, str] | None = None) -> list[Route]:
+    """Routes of every provider folder with a routes.json (or only ``providers``).
+
+    ``mounts`` overrides where a folder is served (e.g. ``{"magtech": "/"}`` for a site).
+    """
+    mounts = mounts or {}
     routes: list[Route] = []
     for routes_file in sorted(root.glob("*/routes.json")):
         folder = routes_file.parent
@@ -92,7 +97,9 @@ def load_routes(root: Path, providers: list[str] | None = None) -> list[Route]:
             raw = json.loads(routes_file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise RouteFileError(f"{routes_file} is not valid JSON: {exc}") from exc
-        mount = raw.get("mount", f"/{folder.name}") if isinstance(raw, dict) else f"/{folder.name}"
+        default = f"/{folder.name}"
+        mount = raw.get("mount", default) if isinstance(raw, dict) else default
+        mount = mounts.get(folder.name, mount)
         routes += _parse_routes(folder, mount, raw)
     return routes
 
