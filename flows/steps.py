@@ -87,7 +87,9 @@ def parse_batch(batch_path: Path, data_dir: Path) -> ParsedBatch:
         frames.append(parsed.records)
         quarantine.extend(
             {"stage": "parse", "raw_ref": r.raw_ref, "expectation": None, "reason": r.reason,
-             "payload": r.payload[:4000], "source_id": None}
+             "payload": r.payload[:4000],
+             "source_id": landed.url if len(parsed.rejects) == 1 and parsed.records.height == 0
+             else None}
             for r in parsed.rejects
         )
     records = pl.concat(frames, how="vertical_relaxed") if frames else None

@@ -68,9 +68,13 @@ class LoadResult:
         return self.fetched == self.loaded + self.duplicates + self.quarantined
 
 
-def quarantine_id(stage: str, raw_ref: str | None, expectation: str | None, reason: str) -> str:
-    """The same failure of the same input is stored once, whatever the run."""
-    key = "|".join([stage, raw_ref or "", expectation or "", reason])
+def quarantine_id(stage: str, subject: str | None, expectation: str | None, reason: str) -> str:
+    """The same failure of the same input is stored once, whatever the batch or run.
+
+    ``subject`` names the input: the source record (``source:source_id``) when known, else
+    the landed file reference.
+    """
+    key = "|".join([stage, subject or "", expectation or "", reason])
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
@@ -429,15 +433,23 @@ def _write_quarantine(conn: Connection, rows: Sequence[dict[str, Any]], run: Run
                       now: datetime) -> None:
     out = []
     for row in rows:
+        if row.get("source_id"):
+            subject = f"{run.source}:{row['source_id']}"
+        elif row.get("payload"):
+            subject = "payload:" + hashlib.sha256(row["payload"].encode("utf-8")).hexdigest()
+        else:
+            subject = row.get("raw_ref")
         out.append({
-            "quarantine_id": quarantine_id(row["stage"], row.get("raw_ref"),
+            "quarantine_id": quarantine_id(row["stage"], subject,
                                            row.get("expectation"), row["reason"]),
             "run_id": run.run_id, "batch_id": run.batch_id, "source": run.source,
             "source_id": row.get("source_id"), "stage": row["stage"], "reason": row["reason"],
             "expectation": row.get("expectation"), "raw_ref": row.get("raw_ref"),
             "payload": row.get("payload"), "created_at": now,
         })
-    upsert_rows(conn, s.quarantine, out, keys=["quarantine_id"], update=[])
+    # A failure seen again points at its latest raw input; the row is not duplicated.
+    upsert_rows(conn, s.quarantine, out, keys=["quarantine_id"],
+                update=["run_id", "batch_id", "raw_ref", "payload"])
 
 
 def upsert_topics(engine: Engine, rows: Sequence[dict[str, Any]]) -> None:
