@@ -17,12 +17,10 @@ def write_report_task(out_dir: Path) -> dict[str, Any]:
     """Refresh stored derived tables and write the HTML page, charts and extracts."""
     from transforms.classify import load_taxonomy
     from warehouse.report import write_report
-    from warehouse.views import refresh_derived_tables
 
     env = rt.open_runtime()
-    refresh_derived_tables(env.engine)
     labels = {t.slug: (t.label_en, t.label_zh) for t in load_taxonomy().topics}
-    files = write_report(env.engine, out_dir, taxonomy_labels=labels)
+    files = write_report(env.engine, out_dir, taxonomy_labels=labels, refresh=True)
     return {"html": str(files.html), "out_dir": str(out_dir)}
 
 
