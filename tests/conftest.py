@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+
+from tests.pg import fresh_database, start_postgres
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -42,3 +45,25 @@ def aied_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path 
     for name in ("AIED_CONTACT_EMAIL", "AIED_OPENALEX_API_KEY", "AIED_NCBI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     return {"data_dir": data, "warehouse_url": url, "config": config}
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """URL of a superuser connection to a running PostgreSQL server (started if needed)."""
+    url, stop = start_postgres()
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_warehouse_template(postgres_server_url: str) -> Iterator[str]:
+    """Name of a migrated database that per-test warehouses are copied from (fast)."""
+    with fresh_database(postgres_server_url, prefix="aied_template") as url:
+        from warehouse.db import upgrade_warehouse
+
+        upgrade_warehouse(url)
+        yield str(make_url(url).database)
+
+

@@ -12,22 +12,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
-from tests.pg import fresh_database, start_postgres
+from tests.conftest import postgres_server_url, postgres_warehouse_template  # noqa: F401
+from tests.pg import fresh_database
 from warehouse.db import create_warehouse_engine, upgrade_warehouse
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
-    """URL of a superuser connection to a running PostgreSQL server (started if needed)."""
-    url, stop = start_postgres()
-    try:
-        yield url
-    finally:
-        stop()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,14 +29,6 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     server = request.getfixturevalue("postgres_server_url")
     with fresh_database(server) as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-def postgres_warehouse_template(postgres_server_url: str) -> Iterator[str]:
-    """Name of a migrated database that per-test warehouses are copied from (fast)."""
-    with fresh_database(postgres_server_url, prefix="aied_template") as url:
-        upgrade_warehouse(url)
-        yield str(make_url(url).database)
 
 
 @pytest.fixture(params=BACKENDS)
