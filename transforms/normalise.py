@@ -7,9 +7,12 @@ vectorised pass every parsed frame goes through before deduplication.
 from __future__ import annotations
 
 import html
+import json
 import re
 import unicodedata
 from datetime import date
+from functools import cache
+from importlib import resources
 
 import polars as pl
 
@@ -167,12 +170,22 @@ def _build_date(year: int, month: int | None, day: int | None) -> tuple[date | N
         return date(year, month, 1), "month"
 
 
+@cache
+def language_map() -> tuple[dict[str, str], frozenset[str]]:
+    """The reviewed language-label map (``transforms/data/languages.json``) and the labels
+    that mean "no language recorded"."""
+    raw = json.loads(
+        resources.files("transforms.data").joinpath("languages.json").read_text("utf-8"))
+    return raw["codes"], frozenset(raw.get("unknown", []))
+
+
 def normalise_records(frame: pl.DataFrame) -> pl.DataFrame:
     """Vectorised normalisation of a canonical frame (idempotent).
 
     DOI lower-case without resolver prefix; ISSN upper-case with hyphen; titles and
     abstracts with tags stripped and whitespace collapsed; empty strings to null;
-    keywords trimmed, de-duplicated case-insensitively and empties dropped.
+    language labels mapped to ISO 639-1 with the reviewed map (unknown labels kept, so the
+    expectations quarantine them visibly); keywords trimmed, de-duplicated and empties dropped.
     """
     text_cols = ["title", "title_zh", "abstract", "abstract_zh", "journal_title",
                  "journal_title_zh", "section", "volume", "issue", "pages"]
@@ -183,8 +196,13 @@ def normalise_records(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("journal_issn").str.strip_chars().str.to_uppercase()
         .str.replace(r"^(\d{4})(\d{3}[\dX])$", "$1-$2").alias("journal_issn"),
         pl.col("pmid").str.strip_chars().alias("pmid"),
-        pl.col("language").str.strip_chars().str.to_lowercase().alias("language"),
     ]
+    codes, unknown = language_map()
+    language = pl.col("language").str.strip_chars().str.to_lowercase()
+    exprs.append(
+        pl.when(language.is_in(list(unknown))).then(None)
+        .otherwise(language.replace(codes)).alias("language")
+    )
     paragraphs = {"abstract", "abstract_zh"}  # keep paragraph breaks, fold other spaces
     exprs += [
         pl.col(c).str.replace_all(_TAG_PATTERN, " ")

@@ -85,3 +85,12 @@ def test_comparisons_in_abstracts_are_not_taken_for_tags():
     assert normalise_records(frame).item(0, "abstract") == (
         "lower (p<0.05) in group A; scores >3 were common in vivo")
     assert clean_text(text) == "lower (p<0.05) in group A; scores >3 were common in vivo"
+
+
+def test_language_labels_map_to_iso_639_1():
+    frame = to_canonical_frame([
+        {"source": "x", "source_id": str(i), "language": lang}
+        for i, lang in enumerate(["eng", "EN_us", "chi", "ger", "nor", "ng", "und", "klingon"])
+    ])
+    assert normalise_records(frame).get_column("language").to_list() == [
+        "en", "en", "zh", "de", "no", None, None, "klingon"]
