@@ -28,7 +28,7 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture
-def aied_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path | str]:
+def fresh_aied_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path | str]:
     """AIED_* settings pointing at a fresh data folder and SQLite warehouse.
 
     The configuration is the packaged aied.toml with replay-friendly rates (the demo's).

@@ -32,7 +32,7 @@ def contents(engine):
                 if name not in {"etl_runs", "source_state"}}
 
 
-def test_seed_journal_end_to_end_and_idempotent(prefect_harness, aied_env, journal_site, tmp_path):
+def test_seed_journal_end_to_end_and_idempotent(prefect_harness, fresh_aied_env, journal_site, tmp_path):
     from flows.pipeline import run_pipeline_flow
 
     result = run_pipeline_flow("magtech", scope="1673-677X", base_url=journal_site.url,
@@ -40,7 +40,7 @@ def test_seed_journal_end_to_end_and_idempotent(prefect_harness, aied_env, journ
     process = result["process"]
     assert process["reconciled"] is True
     assert (process["fetched"], process["loaded"], process["quarantined"]) == (10, 8, 2)
-    engine = create_warehouse_engine(aied_env["warehouse_url"])
+    engine = create_warehouse_engine(fresh_aied_env["warehouse_url"])
     with engine.connect() as conn:
         seed = conn.execute(select(s.publications).where(s.publications.c.doi == SEED_DOI)).one()
         assert seed.title_zh and seed.title.startswith("Application progress and future trends")
@@ -52,7 +52,7 @@ def test_seed_journal_end_to_end_and_idempotent(prefect_harness, aied_env, journ
         assert topics, "the seed article gets at least one topic"
         lineage = conn.execute(select(s.source_records.c.raw_ref).where(
             s.source_records.c.pub_id == seed.pub_id)).scalar_one()
-        assert (aied_env["data_dir"] / lineage.split("#")[0]).exists()
+        assert (fresh_aied_env["data_dir"] / lineage.split("#")[0]).exists()
         reasons = conn.execute(select(s.quarantine.c.stage, s.quarantine.c.reason)).all()
         assert {stage for stage, _ in reasons} == {"fetch", "parse"}
         assert any("404" in reason for _, reason in reasons)
@@ -77,5 +77,5 @@ def test_seed_journal_end_to_end_and_idempotent(prefect_harness, aied_env, journ
     assert contents(engine) == before
     counts = count_rows(engine)
     assert counts["etl_runs"] == 3 and counts["publications"] == 8
-    manifest_text = "\n".join(p.read_text() for p in aied_env["data_dir"].rglob("manifest.json"))
+    manifest_text = "\n".join(p.read_text() for p in fresh_aied_env["data_dir"].rglob("manifest.json"))
     assert json.loads(manifest_text.split("\n}\n")[0] + "\n}")["source"] == "magtech"
