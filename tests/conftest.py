@@ -44,7 +44,7 @@ def fresh_aied_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str,
     monkeypatch.setenv("AIED_CONFIG", str(config))
     for name in ("AIED_CONTACT_EMAIL", "AIED_OPENALEX_API_KEY", "AIED_NCBI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    return {"data_dir": data, "warehouse_url": url, "config": config}
+    return {"AIED_DATA_DIR": data, "AIED_WAREHOUSE_URL": url, "AIED_CONFIG": config}
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from transforms.canonical import CANONICAL_COLUMNS, CANONICAL_SCHEMA
 from transforms.merge import merge_source_records
@@ -49,13 +49,16 @@ def reclassify_all(engine: Engine, classify: Classifier, *, batch_size: int = BA
             pubs = classify(merge_source_records(records))
             now = datetime.now(UTC)
             write_classification(conn, pubs, now)
-            for pub_id, is_ai, score, ver in pubs.select(
-                "pub_id", "is_ai_education", "ai_score", "taxonomy_version"
-            ).iter_rows():
-                version = ver
-                conn.execute(update(s.publications).where(s.publications.c.pub_id == pub_id)
-                             .values(is_ai_education=is_ai, ai_score=score,
-                                     taxonomy_version=ver, updated_at=now))
+            rows = [{"b_pub_id": p, "b_ai": a, "b_score": sc, "b_version": v, "b_now": now}
+                    for p, a, sc, v in pubs.select("pub_id", "is_ai_education", "ai_score",
+                                                   "taxonomy_version").iter_rows()]
+            version = rows[-1]["b_version"] if rows else version
+            stmt = (update(s.publications)
+                    .where(s.publications.c.pub_id == bindparam("b_pub_id"))
+                    .values(is_ai_education=bindparam("b_ai"), ai_score=bindparam("b_score"),
+                            taxonomy_version=bindparam("b_version"),
+                            updated_at=bindparam("b_now")))
+            conn.execute(stmt, rows)
             done += pubs.height
     with engine.connect() as conn:
         after = conn.execute(select(s.publications.c.pub_id).where(

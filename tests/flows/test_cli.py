@@ -42,7 +42,7 @@ def test_readme_names_only_real_commands():
 def test_sql_refuses_writes(fresh_aied_env):
     from warehouse.db import upgrade_warehouse
 
-    upgrade_warehouse(str(fresh_aied_env["warehouse_url"]))
+    upgrade_warehouse(str(fresh_aied_env["AIED_WAREHOUSE_URL"]))
     runner = CliRunner()
     refused = runner.invoke(main, ["sql", "DELETE FROM publications"])
     assert refused.exit_code != 0 and "read-only" in refused.output

@@ -40,7 +40,7 @@ def test_seed_journal_end_to_end_and_idempotent(prefect_harness, fresh_aied_env,
     process = result["process"]
     assert process["reconciled"] is True
     assert (process["fetched"], process["loaded"], process["quarantined"]) == (10, 8, 2)
-    engine = create_warehouse_engine(fresh_aied_env["warehouse_url"])
+    engine = create_warehouse_engine(fresh_aied_env["AIED_WAREHOUSE_URL"])
     with engine.connect() as conn:
         seed = conn.execute(select(s.publications).where(s.publications.c.doi == SEED_DOI)).one()
         assert seed.title_zh and seed.title.startswith("Application progress and future trends")
@@ -52,7 +52,7 @@ def test_seed_journal_end_to_end_and_idempotent(prefect_harness, fresh_aied_env,
         assert topics, "the seed article gets at least one topic"
         lineage = conn.execute(select(s.source_records.c.raw_ref).where(
             s.source_records.c.pub_id == seed.pub_id)).scalar_one()
-        assert (fresh_aied_env["data_dir"] / lineage.split("#")[0]).exists()
+        assert (fresh_aied_env["AIED_DATA_DIR"] / lineage.split("#")[0]).exists()
         reasons = conn.execute(select(s.quarantine.c.stage, s.quarantine.c.reason)).all()
         assert {stage for stage, _ in reasons} == {"fetch", "parse"}
         assert any("404" in reason for _, reason in reasons)
@@ -77,5 +77,5 @@ def test_seed_journal_end_to_end_and_idempotent(prefect_harness, fresh_aied_env,
     assert contents(engine) == before
     counts = count_rows(engine)
     assert counts["etl_runs"] == 3 and counts["publications"] == 8
-    manifest_text = "\n".join(p.read_text() for p in fresh_aied_env["data_dir"].rglob("manifest.json"))
+    manifest_text = "\n".join(p.read_text() for p in fresh_aied_env["AIED_DATA_DIR"].rglob("manifest.json"))
     assert json.loads(manifest_text.split("\n}\n")[0] + "\n}")["source"] == "magtech"
