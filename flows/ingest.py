@@ -20,6 +20,7 @@ from flows.extract import (
     land_stream,
     open_stream,
 )
+from flows.progress import fetch_progress
 from sources.http import build_session
 from warehouse.state import get_watermark, known_record_urls, set_watermark
 
@@ -58,9 +59,10 @@ def fetch_and_land(request: ExtractRequest, data_dir: Path, *, is_shared_rate: b
     throttle = (rt.prefect_throttle(request.source) if is_shared_rate
                 else MinIntervalThrottle(1.0 / rt.provider_rate(runtime.config, request.source)))
     session = build_session(contact_email=request.contact_email)
-    with concurrency(rt.ingest_limit_name(request.source), occupy=1, strict=False):
+    with (concurrency(rt.ingest_limit_name(request.source), occupy=1, strict=False),
+          fetch_progress(request.source) as tick):
         batch = land_stream(open_stream(request, session, throttle), data_dir=data_dir,
-                            request=request)
+                            request=request, on_response=tick)
     logger.info("source=%s scope=%s batch=%s landed=%d statuses=%s", batch.source, batch.scope,
                 batch.batch_id, batch.count, batch.statuses)
     return batch
