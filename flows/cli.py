@@ -236,9 +236,9 @@ def setup() -> None:
       PREFECT_API_URL=http://127.0.0.1:4200/api aied setup
     """
     from flows import runtime as rt
+    from flows.steps import topic_rows
     from transforms.classify import load_taxonomy
     from warehouse.load import upsert_topics
-    from flows.steps import topic_rows
 
     env = rt.open_runtime()
     taxonomy = load_taxonomy()

@@ -97,7 +97,8 @@ def no_throttle() -> None:
     """A throttle that never waits (for replay servers in tests)."""
 
 
-def build_session(*, contact_email: str | None = None, user_agent: str = USER_AGENT) -> requests.Session:
+def build_session(*, contact_email: str | None = None,
+                  user_agent: str = USER_AGENT) -> requests.Session:
     """Return a session with the project's User-Agent (with a contact address if given).
 
     One session keeps one pooled connection per host, which is what polite crawling wants.
@@ -111,7 +112,8 @@ def build_session(*, contact_email: str | None = None, user_agent: str = USER_AG
     return session
 
 
-_SECRET_VALUE = re.compile(r"([?&](?:%s)=)[^&#\s]*" % "|".join(sorted(SECRET_PARAMS)), re.I)
+_SECRET_NAMES = "|".join(sorted(SECRET_PARAMS))
+_SECRET_VALUE = re.compile(rf"([?&](?:{_SECRET_NAMES})=)[^&#\s]*", re.I)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 

@@ -182,7 +182,8 @@ def iter_bodies(batch_path: Path | str, manifest: Manifest | None = None, *,
         yield landed, body
 
 
-def raw_ref(batch_path: Path | str, data_dir: Path | str, name: str, position: int | None = None) -> str:
+def raw_ref(batch_path: Path | str, data_dir: Path | str, name: str,
+            position: int | None = None) -> str:
     """A reference to a landed body (and a record position inside it), relative to data_dir."""
     rel = Path(batch_path).resolve().relative_to(Path(data_dir).resolve()) / name
     return f"{rel.as_posix()}#{position}" if position is not None else rel.as_posix()

@@ -155,8 +155,9 @@ def _fuzzy_title_matches(remaining: pl.DataFrame, identities: pl.DataFrame,
     schema = {"_row": pl.UInt32, "pub_id": pl.String, "match_rule": pl.String,
               "match_score": pl.Float64, "matched_source": pl.String,
               "matched_source_id": pl.String}
-    candidates = identities.filter(pl.col("title_key").is_not_null() & pl.col("pub_year").is_not_null())
-    probes = remaining.filter(pl.col("title_key").is_not_null() & pl.col("pub_year").is_not_null())
+    has_block = pl.col("title_key").is_not_null() & pl.col("pub_year").is_not_null()
+    candidates = identities.filter(has_block)
+    probes = remaining.filter(has_block)
     if candidates.height == 0 or probes.height == 0:
         return pl.DataFrame(schema=schema)
     blocks: dict[tuple[int, str | None], list[tuple[str, str, str, str]]] = {}

@@ -108,7 +108,8 @@ def single_source_publications(records: pl.DataFrame) -> pl.DataFrame:
         pl.when(_present(f)).then(pl.lit(f'"{f}": "') + pl.col("source") + pl.lit('"'))
         for f in sorted(MERGED_FIELDS)
     ]
-    field_sources = pl.lit("{") + pl.concat_list(parts).list.drop_nulls().list.join(", ") + pl.lit("}")
+    joined = pl.concat_list(parts).list.drop_nulls().list.join(", ")
+    field_sources = pl.lit("{") + joined + pl.lit("}")
     return records.select(
         "pub_id", *MERGED_FIELDS, "date_precision",
         pl.col("source").alias("sources"), field_sources.alias("field_sources"),
