@@ -187,8 +187,9 @@ def evaluate(path: Path) -> None:
     from transforms.evaluate import evaluate_predictions, format_report, read_gold_jsonl
 
     gold = read_gold_jsonl(path.read_bytes())
-    predicted = classify_topics(gold, load_taxonomy())
-    click.echo(format_report(evaluate_predictions(gold, predicted)))
+    taxonomy = load_taxonomy()
+    predicted = classify_topics(gold, taxonomy)
+    click.echo(format_report(evaluate_predictions(gold, predicted, topics=taxonomy.slugs)))
 
 
 @main.command()

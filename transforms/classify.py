@@ -1,16 +1,18 @@
 """AI-in-education relevance and topic classification (DESIGN: "Classification (taxonomy v1)").
 
-Vectorised in polars, no Python loop per record:
+Vectorised in polars, no Python loop per record. The per-row string work (steps 1–3) runs as
+lazy plans over row chunks executed in parallel (``pl.collect_all``); the relational
+post-processing runs once on all hits:
 
 1. Each text field is normalised once (punctuation to spaces, full-width forms to ASCII,
    padded with spaces; Chinese fields get their Latin tokens appended space-separated, so
    "AI辅助" still yields the whole word "AI").
-2. A gate (``str.contains_any`` with the AI patterns, Aho–Corasick) finds the records that
-   contain any AI term; the others cannot be AI-in-education and skip the rest.
-3. For those, one ``str.extract_many`` pass per field (Aho–Corasick, all taxonomy patterns;
-   plus a small case-sensitive pass for acronyms such as AI, ML, NLP, LLM, GPT) lists the
-   matches, which are exploded into integer (record, field, pattern) rows, joined to the
-   compiled taxonomy and aggregated per record.
+2. A gate (``str.contains_any`` with the AI patterns, Aho–Corasick) keeps the records that
+   contain an AI term; the others cannot be AI-in-education and skip the rest.
+3. One ``str.extract_many`` pass per field (Aho–Corasick over all taxonomy patterns, plus a
+   small case-sensitive pass for acronyms such as AI, ML, NLP, LLM, GPT) lists the matches,
+   which become integer (record, field, rule) rows joined to the compiled taxonomy and
+   aggregated per record.
 
 Scoring (weights and thresholds live in the taxonomy file):
 
@@ -25,12 +27,14 @@ Scoring (weights and thresholds live in the taxonomy file):
   reaches ``topic_half``), at most ``max_topics``; when none does, the best topic alone.
 
 Evidence: ``ai_evidence`` lists AI terms (weight > 0, or 0 when a lookalike cancelled them),
-``lookalike:<term>`` lookalikes that fired (weight 0), ``negative:<term>`` negative evidence
-(weight < 0) and the strongest ``context:<term>`` education terms; ``topics[].evidence`` lists
-the topic's terms. Records without any AI term get empty evidence.
+``lookalike:<term>`` lookalikes that fired (weight 0) and ``negative:<term>`` negative evidence
+(weight < 0), strongest first, then the strongest ``context:<term>`` education terms;
+``topics[].evidence`` lists the topic's terms. Records without any AI term get no evidence.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import polars as pl
 
@@ -52,10 +56,15 @@ OUTPUT_SCHEMA: dict[str, pl.DataType] = {
 }
 #: How many education-context terms ``ai_evidence`` keeps per record (the strongest).
 CONTEXT_EVIDENCE_LIMIT = 5
+#: Rows per parallel chunk are at least this many (small frames run as one chunk).
+MIN_CHUNK_ROWS = 20_000
+#: Large frames are classified in batches of this many rows (bounds memory).
+BATCH_ROWS = 200_000
 
 #: Fields that may hold Chinese text (Latin tokens inside them need word boundaries rebuilt).
 _CJK_FIELDS = frozenset({"title_zh", "abstract_zh", "keywords", "section", "subjects"})
-_LATIN_TOKEN = r"[A-Za-z][A-Za-z0-9]*"
+#: A Latin word with the digit groups that follow it ("GPT 4", "GPT 3 5" after normalisation).
+_LATIN_TOKEN = r"[A-Za-z][A-Za-z0-9]*(?: [0-9][A-Za-z0-9]*)*"
 #: English and Chinese versions of a field are one slot: a translation is not extra evidence.
 _SLOT = {"title": 0, "title_zh": 0, "abstract": 1, "abstract_zh": 1, "keywords": 2,
          "section": 3, "subjects": 4}
@@ -75,7 +84,9 @@ class ClassificationInputError(ValueError):
     """The input frame cannot be classified (wrong column types, clashing columns)."""
 
 
-def classify_topics(frame: pl.DataFrame, taxonomy: Taxonomy) -> pl.DataFrame:
+def classify_topics(
+    frame: pl.DataFrame, taxonomy: Taxonomy, *, chunk_rows: int | None = None
+) -> pl.DataFrame:
     """Flag AI-in-education records and assign taxonomy topics, with evidence.
 
     Args:
@@ -83,6 +94,8 @@ def classify_topics(frame: pl.DataFrame, taxonomy: Taxonomy) -> pl.DataFrame:
             ``keywords`` (list of str), ``section`` and ``subjects`` (list of str); missing
             columns count as null. Other columns are passed through unchanged.
         taxonomy: A taxonomy from :func:`load_taxonomy`.
+        chunk_rows: Rows per parallel chunk of the text matching; default: the frame split
+            evenly over polars' threads, at least :data:`MIN_CHUNK_ROWS` rows per chunk.
 
     Returns:
         ``frame`` with the columns of :data:`OUTPUT_SCHEMA` added (replaced if present), in
@@ -95,21 +108,36 @@ def classify_topics(frame: pl.DataFrame, taxonomy: Taxonomy) -> pl.DataFrame:
     if _ROW in base.columns:
         raise ClassificationInputError(f"input frame must not have a column named {_ROW!r}")
     fields = _present_fields(base)
-    compiled = _Compiled(taxonomy)
     if base.height == 0 or not fields:
         return _with_results(base, None, taxonomy)
-    texts = base.select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW),
-        *[_field_text(base, name).alias(name) for name in fields],
-    )
-    candidates = texts.filter(_gate(fields, compiled))
-    if candidates.height == 0:
-        return _with_results(base, None, taxonomy)
-    hits = _match(candidates, fields, compiled)
+    compiled = _Compiled(taxonomy)
+    texts = base.select(fields).with_row_index(_ROW)
+    results = [
+        _classify_batch(texts.slice(start, BATCH_ROWS), fields, taxonomy, compiled,
+                        chunk_rows=chunk_rows)
+        for start in range(0, texts.height, BATCH_ROWS)
+    ]
+    return _with_results(base, pl.concat(results), taxonomy)
+
+
+def _classify_batch(
+    texts: pl.DataFrame,
+    fields: list[str],
+    taxonomy: Taxonomy,
+    compiled: _Compiled,
+    *,
+    chunk_rows: int | None,
+) -> pl.DataFrame:
+    """Classify one batch of rows: the text matching runs over parallel row chunks."""
+    size = chunk_rows or max(MIN_CHUNK_ROWS, -(-texts.height // pl.thread_pool_size()))
+    plans = [
+        _match(texts.slice(offset, size).lazy(), fields, compiled)
+        for offset in range(0, texts.height, size)
+    ]
+    hits = _weigh(pl.concat(pl.collect_all(plans)), compiled)
     relevance = _relevance(hits, taxonomy, compiled)
     topics = _topics(hits, relevance, taxonomy, compiled)
-    results = relevance.join(topics, on=_ROW, how="left")
-    return _with_results(base, results, taxonomy)
+    return relevance.join(topics, on=_ROW, how="left")
 
 
 def _with_results(
@@ -117,14 +145,12 @@ def _with_results(
 ) -> pl.DataFrame:
     """Attach per-record results (by row number) to the input; defaults where none."""
     if results is None:
-        out = base
-        defaults = [
+        out = base.with_columns(
             pl.lit(False, dtype=pl.Boolean).alias("is_ai_education"),
             pl.lit(0.0, dtype=pl.Float64).alias("ai_score"),
             pl.lit([], dtype=EVIDENCE_DTYPE).alias("ai_evidence"),
             pl.lit([], dtype=TOPICS_DTYPE).alias("topics"),
-        ]
-        out = out.with_columns(defaults)
+        )
     else:
         out = (
             base.with_row_index(_ROW)
@@ -161,17 +187,13 @@ def _present_fields(frame: pl.DataFrame) -> list[str]:
     return fields
 
 
-def _normalised(expr: pl.Expr) -> pl.Expr:
-    patterns, replacements = CHAR_MAP
-    return expr.str.replace_many(patterns, replacements, leftmost=True)
-
-
-def _field_text(frame: pl.DataFrame, name: str) -> pl.Expr:
+def _field_text(dtype: pl.DataType, name: str) -> pl.Expr:
     """The normalised, space-padded text of one field, ready for pattern matching."""
     col = pl.col(name)
-    if frame.schema[name] == pl.List(pl.String):
+    if dtype == pl.List(pl.String):
         col = col.list.join(" ; ")
-    normalised = _normalised(col)
+    patterns, replacements = CHAR_MAP
+    normalised = col.str.replace_many(patterns, replacements, leftmost=True)
     parts = [pl.lit(" "), normalised, pl.lit(" ")]
     if name in _CJK_FIELDS:
         parts += [normalised.str.extract_all(_LATIN_TOKEN).list.join(" "), pl.lit(" ")]
@@ -187,8 +209,8 @@ class _Compiled:
         self.cs = sorted({r.pattern for r in rules if r.case_sensitive})
         pid = {("ci", p): i for i, p in enumerate(self.ci)}
         pid |= {("cs", p): len(self.ci) + i for i, p in enumerate(self.cs)}
-        self.gate_ci = sorted({r.pattern for r in rules if r.kind == "ai" and not r.case_sensitive})
-        self.gate_cs = sorted({r.pattern for r in rules if r.kind == "ai" and r.case_sensitive})
+        # The gate is one case-insensitive pass: acronyms lower-cased make it a superset.
+        self.gate = sorted({r.pattern.lower() for r in rules if r.kind == "ai"})
         self.slugs = list(taxonomy.slugs)
         tid = {slug: i for i, slug in enumerate(self.slugs)}
         term_rid: dict[str, list[int]] = {}
@@ -200,7 +222,7 @@ class _Compiled:
                 "pid": [pid["cs" if r.case_sensitive else "ci", r.pattern] for r in rules],
                 "rid": list(range(len(rules))),
                 "kind": [_KIND_ID[r.kind] for r in rules],
-                "tid": [tid.get(r.topic, 0) for r in rules],
+                "tid": [tid.get(r.topic or "", 0) for r in rules],
                 "to_ai": [r.kind == "ai" or (r.kind == "negative" and r.target == "ai")
                           for r in rules],
                 "to_context": [r.kind == "context"
@@ -211,7 +233,7 @@ class _Compiled:
             schema={"pid": pl.UInt32, "rid": pl.UInt32, "kind": pl.UInt8, "tid": pl.UInt8,
                     "to_ai": pl.Boolean, "to_context": pl.Boolean, "weight": pl.Float64},
         )
-        self.label_map = {i: _PREFIX[r.kind] + r.term for i, r in enumerate(rules)}
+        self.labels = {i: _PREFIX[r.kind] + r.term for i, r in enumerate(rules)}
         self.cancels = pl.DataFrame(
             [(i, c) for i, r in enumerate(rules) for t in r.cancels for c in term_rid[t]],
             schema={"rid": pl.UInt32, "cancelled": pl.UInt32},
@@ -222,28 +244,36 @@ class _Compiled:
             orient="row",
         )
         self.n_rules = len(rules)
-        self.field_weight = {_FIELD_ID[f]: w for f, w in taxonomy.field_weights.items()}
-        self.topic_field_weight = {
-            _FIELD_ID[f]: w for f, w in taxonomy.topic_field_weights.items()
-        }
+        self.field_weight = _by_field_id(taxonomy.field_weights)
+        self.topic_field_weight = _by_field_id(taxonomy.topic_field_weights)
+
+
+def _by_field_id(weights: Mapping[str, float]) -> dict[int, float]:
+    return {_FIELD_ID[name]: weight for name, weight in weights.items()}
 
 
 def _gate(fields: list[str], compiled: _Compiled) -> pl.Expr:
     """True for records where some field contains an AI pattern (a superset of positives)."""
-    tests = []
-    for name in fields:
-        text = pl.col(name)
-        if compiled.gate_ci:
-            tests.append(text.str.contains_any(compiled.gate_ci, ascii_case_insensitive=True))
-        if compiled.gate_cs:
-            tests.append(text.str.contains_any(compiled.gate_cs))
+    if not compiled.gate:
+        return pl.lit(False)
+    tests = [
+        pl.col(name).str.contains_any(compiled.gate, ascii_case_insensitive=True)
+        for name in fields
+    ]
     return pl.any_horizontal(tests).fill_null(False)
 
 
-def _match(texts: pl.DataFrame, fields: list[str], compiled: _Compiled) -> pl.DataFrame:
-    """Pattern hits as integer rows: (row, fid, slot, rid, kind, tid, w, ...)."""
+def _match(texts: pl.LazyFrame, fields: list[str], compiled: _Compiled) -> pl.LazyFrame:
+    """Per-row string work for one chunk: normalise, gate, extract, join the matched rules.
+
+    Returns:
+        Hits as integer rows: (row, fid, rid, kind, tid, to_ai, to_context, weight).
+    """
+    schema = texts.collect_schema()
+    candidates = texts.select(
+        _ROW, *[_field_text(schema[name], name).alias(name) for name in fields]
+    ).filter(_gate(fields, compiled))
     enum_ci = pl.Enum(compiled.ci)
-    enum_cs = pl.Enum(compiled.cs) if compiled.cs else None
     parts = []
     for name in fields:
         text = pl.col(name)
@@ -253,31 +283,36 @@ def _match(texts: pl.DataFrame, fields: list[str], compiled: _Compiled) -> pl.Da
             .list.unique()
             .list.eval(pl.element().cast(enum_ci).to_physical())
         ]
-        if enum_cs is not None:
+        if compiled.cs:
             lists.append(
                 text.str.extract_many(compiled.cs, overlapping=True)
                 .list.unique()
-                .list.eval(pl.element().cast(enum_cs).to_physical() + len(compiled.ci))
+                .list.eval(
+                    pl.element().cast(pl.Enum(compiled.cs)).to_physical() + len(compiled.ci)
+                )
             )
         parts.append(
-            texts.select(
+            candidates.select(
                 _ROW,
                 pl.concat_list(lists).alias("pid"),
                 pl.lit(_FIELD_ID[name], dtype=pl.UInt8).alias("fid"),
             )
         )
-    long = (
+    return (
         pl.concat(parts)
         .explode("pid")
         .drop_nulls("pid")
         .with_columns(pl.col("pid").cast(pl.UInt32))
+        .join(compiled.rules.lazy(), on="pid", how="inner")
+        .drop("pid")
     )
-    hits = long.join(compiled.rules, on="pid", how="inner").drop("pid")
-    hits = _drop_contained(hits, compiled)
-    hits = _apply_lookalikes(hits, compiled)
-    is_topic = pl.col("kind") == _KIND_ID["topic"]
+
+
+def _weigh(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
+    """Drop contained terms, cancel lookalike-matched AI terms, apply field weights."""
+    hits = _apply_lookalikes(_drop_contained(hits, compiled), compiled)
     field_weight = (
-        pl.when(is_topic)
+        pl.when(pl.col("kind") == _KIND_ID["topic"])
         .then(pl.col("fid").replace_strict(compiled.topic_field_weight, return_dtype=pl.Float64))
         .otherwise(pl.col("fid").replace_strict(compiled.field_weight, return_dtype=pl.Float64))
     )
@@ -288,21 +323,18 @@ def _match(texts: pl.DataFrame, fields: list[str], compiled: _Compiled) -> pl.Da
     )
 
 
-def _code(rid: pl.Expr, n_rules: int) -> pl.Expr:
-    """A unique integer for (row, field, rule)."""
-    row_field = pl.col(_ROW).cast(pl.UInt64) * len(FIELDS) + pl.col("fid").cast(pl.UInt64)
-    return row_field * n_rules + rid.cast(pl.UInt64)
-
-
 def _drop_contained(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
     """Longest match wins: drop a term when a longer term of its group matched in the field."""
-    if compiled.containments.height == 0:
-        return hits
-    hits = hits.with_columns(code=_code(pl.col("rid"), compiled.n_rules))
+    n_rules = compiled.n_rules
+    rid = pl.col("rid").cast(pl.UInt64)
+    place = (pl.col(_ROW).cast(pl.UInt64) * len(FIELDS) + pl.col("fid")) * n_rules
+    hits = hits.with_columns(code=place + rid)
+    shorter = compiled.containments.get_column("rid").unique().implode()
     contained = (
-        hits.select(_ROW, "fid", "rid", "code")
+        hits.filter(pl.col("rid").is_in(shorter))
+        .select("code", "rid", (pl.col("code") - rid).alias("place"))
         .join(compiled.containments, on="rid")
-        .filter(_code(pl.col("long"), compiled.n_rules).is_in(hits["code"].implode()))
+        .filter((pl.col("place") + pl.col("long")).is_in(hits.get_column("code").implode()))
         .get_column("code")
     )
     return hits.filter(~pl.col("code").is_in(contained.implode())).drop("code")
@@ -310,18 +342,16 @@ def _drop_contained(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
 
 def _apply_lookalikes(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
     """Mark AI terms cancelled by a lookalike found anywhere in the record."""
-    fired = hits.filter(pl.col("kind") == _KIND_ID["lookalike"]).select(_ROW, "rid")
-    if fired.height == 0 or compiled.cancels.height == 0:
-        return hits.with_columns(cancelled=pl.lit(False))
+    n_rules = compiled.n_rules
+    code = pl.col(_ROW).cast(pl.UInt64) * n_rules + pl.col("rid")
     cancelled = (
-        fired.join(compiled.cancels, on="rid")
-        .select(_ROW, pl.col("cancelled").alias("rid"))
-        .unique()
-        .with_columns(cancelled=pl.lit(True))
+        hits.filter(pl.col("kind") == _KIND_ID["lookalike"])
+        .select(_ROW, "rid")
+        .join(compiled.cancels, on="rid")
+        .select(pl.col(_ROW).cast(pl.UInt64) * n_rules + pl.col("cancelled"))
+        .to_series()
     )
-    return hits.join(cancelled, on=[_ROW, "rid"], how="left").with_columns(
-        pl.col("cancelled").fill_null(False)
-    )
+    return hits.with_columns(cancelled=code.is_in(cancelled.implode()))
 
 
 def _half_score(raw: pl.Expr, half: float) -> pl.Expr:
@@ -364,53 +394,49 @@ def _slot_sums(frame: pl.DataFrame, group: pl.Expr, values: dict[str, pl.Expr]) 
 def _evidence_struct(compiled: _Compiled) -> pl.Expr:
     """The evidence struct of one hit, with term and field names filled in."""
     return pl.struct(
-        pl.col("rid").replace_strict(compiled.label_map, return_dtype=pl.String).alias("term"),
+        pl.col("rid").replace_strict(compiled.labels, return_dtype=pl.String).alias("term"),
         pl.col("fid").replace_strict(dict(enumerate(FIELDS)), return_dtype=pl.String)
         .alias("field"),
         pl.col("w").round(4).alias("weight"),
     )
 
 
-def _by_strength(expr: pl.Expr, mask: pl.Expr | None = None) -> pl.Expr:
-    """Sort evidence within a group (optionally only the rows in ``mask``): strongest first."""
-    keys = [pl.col("w"), pl.col("fid"), pl.col("rid")]
-    if mask is not None:
-        expr = expr.filter(mask)
-        keys = [k.filter(mask) for k in keys]
-    return expr.sort_by(keys, descending=[True, False, False])
+def _first_of_run(*keys: str) -> pl.Expr:
+    """True on the first row of each run of equal ``keys`` (the frame is sorted by them)."""
+    changed = [pl.col(k) != pl.col(k).shift(1) for k in keys]
+    return (pl.int_range(pl.len()) == 0) | pl.any_horizontal(changed)
+
+
+def _rank_in_run(*keys: str) -> pl.Expr:
+    """1-based position within each run of equal ``keys`` (no window functions)."""
+    index = pl.int_range(pl.len(), dtype=pl.UInt32)
+    return index - pl.when(_first_of_run(*keys)).then(index).forward_fill() + 1
 
 
 def _relevance(hits: pl.DataFrame, taxonomy: Taxonomy, compiled: _Compiled) -> pl.DataFrame:
     """Per record: is_ai_education, ai_score, ai_evidence."""
     scoring = taxonomy.scoring
-    kind = pl.col("kind")
-    rel = hits.filter(kind != _KIND_ID["topic"])
+    rel = hits.filter(pl.col("kind") != _KIND_ID["topic"])
     w = pl.col("w")
     raws = _slot_sums(
         rel,
         pl.col(_ROW),
         {"ai_raw": pl.when(pl.col("to_ai")).then(w).otherwise(0.0),
          "ctx_raw": pl.when(pl.col("to_context")).then(w).otherwise(0.0)},
-    ).with_columns(pl.col("group").cast(pl.UInt32).alias(_ROW))
-    # Evidence: AI, lookalike and negative terms first, then the strongest context terms;
-    # sorted once, the context rows beyond the limit are dropped without window functions.
-    is_context = (kind == _KIND_ID["context"]).alias("is_context")
-    ordered = rel.with_columns(is_context).sort(
-        [_ROW, "is_context", "w", "fid", "rid"], descending=[False, False, True, False, False]
-    )
-    index = pl.int_range(pl.len(), dtype=pl.UInt32)
-    new_run = (pl.col(_ROW) != pl.col(_ROW).shift(1, fill_value=-1)) | (
-        pl.col("is_context") != pl.col("is_context").shift(1, fill_value=False)
-    )
-    run_rank = index - pl.when(new_run).then(index).forward_fill()
+    ).select(pl.col("group").cast(pl.UInt32).alias(_ROW), "ai_raw", "ctx_raw")
+    # AI, lookalike and negative terms first, then the strongest context terms.
     evidence = (
-        ordered.filter(~pl.col("is_context") | (run_rank < CONTEXT_EVIDENCE_LIMIT))
+        rel.with_columns(is_context=pl.col("kind") == _KIND_ID["context"])
+        .sort([_ROW, "is_context", "w", "fid", "rid"],
+              descending=[False, False, True, False, False])
+        .filter(~pl.col("is_context")
+                | (_rank_in_run(_ROW, "is_context") <= CONTEXT_EVIDENCE_LIMIT))
         .group_by(_ROW, maintain_order=True)
         .agg(_evidence_struct(compiled).alias("ai_evidence"))
     )
     ai_score = pl.min_horizontal(
-        _half_score(pl.col("ai_raw").fill_null(0.0), scoring.ai_half),
-        _half_score(pl.col("ctx_raw").fill_null(0.0), scoring.context_half),
+        _half_score(pl.col("ai_raw"), scoring.ai_half),
+        _half_score(pl.col("ctx_raw"), scoring.context_half),
     ).round(4)
     return evidence.join(raws, on=_ROW, how="left").select(
         _ROW,
@@ -431,20 +457,18 @@ def _topics(
         positive, on=_ROW, how="semi"
     )
     group = pl.col(_ROW).cast(pl.UInt64) * n_topics + pl.col("tid")
-    per_topic = _slot_sums(topic_hits, group, {"raw": pl.col("w")}).with_columns(
+    per_topic = _slot_sums(topic_hits, group, {"raw": pl.col("w")}).select(
         (pl.col("group") // n_topics).cast(pl.UInt32).alias(_ROW),
         (pl.col("group") % n_topics).cast(pl.UInt8).alias("tid"),
+        "raw",
     )
-    # Rank topics within a record by evidence (sorted, so no window functions): the best
-    # topic is rank 1, and when any topic reaches the threshold the best one does.
-    ranked = per_topic.sort([_ROW, "raw", "tid"], descending=[False, True, False])
-    index = pl.int_range(pl.len(), dtype=pl.UInt32)
-    first = pl.when(pl.col(_ROW) != pl.col(_ROW).shift(1, fill_value=-1)).then(index)
-    ranked = ranked.with_columns(
-        rank=index - first.forward_fill() + 1,
-        best=pl.when(first.is_not_null()).then(pl.col("raw")).forward_fill(),
-    )
+    # Ranked by evidence within a record, the best topic is rank 1; when any topic reaches
+    # the threshold the best one does, so the fallback is simply rank 1.
     raw = pl.col("raw")
+    ranked = per_topic.sort([_ROW, "raw", "tid"], descending=[False, True, False]).with_columns(
+        rank=_rank_in_run(_ROW),
+        best=pl.when(_first_of_run(_ROW)).then(raw).forward_fill(),
+    )
     keep = (raw >= scoring.topic_half) & (raw >= scoring.topic_relative * pl.col("best"))
     selected = ranked.filter(
         (keep & (pl.col("rank") <= scoring.max_topics))
@@ -452,8 +476,9 @@ def _topics(
     )
     evidence = (
         topic_hits.join(selected.select(_ROW, "tid"), on=[_ROW, "tid"], how="semi")
-        .group_by(_ROW, "tid")
-        .agg(_by_strength(_evidence_struct(compiled)).alias("evidence"))
+        .sort([_ROW, "tid", "w", "fid", "rid"], descending=[False, False, True, False, False])
+        .group_by(_ROW, "tid", maintain_order=True)
+        .agg(_evidence_struct(compiled).alias("evidence"))
     )
     topic_struct = pl.struct(
         pl.col("tid").replace_strict(dict(enumerate(compiled.slugs)), return_dtype=pl.String)
@@ -463,7 +488,8 @@ def _topics(
     )
     return (
         selected.join(evidence, on=[_ROW, "tid"], how="left")
-        .group_by(_ROW)
-        .agg(topic_struct.sort_by("rank").alias("topics"))
+        .sort(_ROW, "rank")
+        .group_by(_ROW, maintain_order=True)
+        .agg(topic_struct.alias("topics"))
         .with_columns(pl.col("topics").cast(TOPICS_DTYPE))
     )

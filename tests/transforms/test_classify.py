@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from transforms import classify as classify_module
 from transforms.canonical import to_canonical_frame
 from transforms.classify import (
     EVIDENCE_DTYPE,
@@ -103,6 +104,30 @@ def test_ai_accuracy_compared_with_residents_is_negative(taxonomy):
         abstract="We compared a commercial AI tool with four radiology residents on 300 CT "
         "scans. The AI tool had higher sensitivity; diagnostic accuracy was similar.",
         keywords=["artificial intelligence", "fracture detection", "residents"],
+    )
+    assert row["is_ai_education"] is False
+
+
+def test_education_words_in_other_senses_do_not_make_clinical_ai_positive(taxonomy):
+    row = classify(
+        taxonomy,
+        title="Machine learning to predict sepsis mortality in a teaching hospital",
+        abstract="We used machine learning to predict mortality in 20,000 admissions at a "
+        "teaching hospital. Education level was a covariate; Student's t-test compared groups.",
+    )
+    assert row["is_ai_education"] is False
+    neutral = {e["term"]: e["weight"] for e in row["ai_evidence"] if e["weight"] == 0.0}
+    assert "context:teaching hospital*" in neutral
+    assert "context:machine learning to" in neutral
+
+
+def test_llm_answers_for_patient_education_are_negative(taxonomy):
+    row = classify(
+        taxonomy,
+        title="ChatGPT answers to patient questions about cataract surgery: readability for "
+        "patient education",
+        abstract="We asked ChatGPT 50 patient questions; readability exceeded the level "
+        "recommended for patient education materials.",
     )
     assert row["is_ai_education"] is False
 
@@ -290,6 +315,18 @@ def test_latin_acronyms_inside_chinese_text_have_word_boundaries(taxonomy):
     assert "simulation-vr" in topic_slugs(row)
 
 
+def test_model_versions_inside_chinese_text_are_found(taxonomy):
+    row = classify(
+        taxonomy,
+        title_zh="GPT-4回答国家医师资格考试试题的表现评估",
+        abstract_zh="将试题输入ChatGPT(GPT-3.5)和GPT-4,比较医学生与模型的正确率。",
+    )
+    found = {(e["term"], e["field"]) for e in row["ai_evidence"]}
+    assert {("GPT-4*", "title_zh"), ("GPT-3*", "abstract_zh"), ("ChatGPT", "abstract_zh")} <= found
+    assert row["is_ai_education"] is True
+    assert topic_slugs(row) == {"genai-llm"}
+
+
 def test_llm_exam_study_is_genai_not_assessment(taxonomy):
     row = classify(
         taxonomy,
@@ -300,6 +337,19 @@ def test_llm_exam_study_is_genai_not_assessment(taxonomy):
     )
     assert row["is_ai_education"] is True
     assert topic_slugs(row) == {"genai-llm"}
+
+
+def test_topic_exclusions_outweigh_lookalike_terms(taxonomy):
+    row = classify(
+        taxonomy,
+        title="Machine learning analysis of peer review comments on student essays",
+        abstract="We trained a classifier on 4,000 peer review comments written by students.",
+        keywords=["machine learning", "peer review", "writing education"],
+    )
+    assert row["is_ai_education"] is True
+    assert "research-synthesis" not in topic_slugs(row)
+    review = [e for t in row["topics"] for e in t["evidence"] if "review" in e["term"]]
+    assert review == []  # the exclusion's topic is not selected, so no evidence is shown
 
 
 def test_non_medical_education_is_in_scope(taxonomy):
@@ -390,6 +440,14 @@ def test_works_on_canonical_frames_and_replaces_previous_results(taxonomy):
     assert [t["topic"] for t in once["topics"][0]] == ["curriculum-literacy"]
 
 
+def test_results_do_not_depend_on_chunks_or_batches(taxonomy, monkeypatch):
+    gold = read_gold_jsonl((GOLD / "dev.jsonl").read_bytes())
+    whole = classify_topics(gold, taxonomy)
+    assert classify_topics(gold, taxonomy, chunk_rows=7).equals(whole)
+    monkeypatch.setattr(classify_module, "BATCH_ROWS", 17)
+    assert classify_topics(gold, taxonomy, chunk_rows=5).equals(whole)
+
+
 def test_empty_frame_and_frame_without_text_columns(taxonomy):
     empty = classify_topics(pl.DataFrame(schema={"title": pl.String}), taxonomy)
     assert empty.height == 0
@@ -458,8 +516,11 @@ def _broken_taxonomy(tmp_path: Path, old: str, new: str) -> Path:
          "terms listed twice: ai: 'Machine Learning' and 'machine learning'"),
         ('"artificial intelligence", "AI",', '"artificial intelligence", "", "AI",',
          "bad terms: ''"),
-        ('applies_to = "ai"', 'applies_to = "clinic"', "applies_to must be 'ai' or 'context'"),
+        ('applies_to = "ai"\nterms', 'applies_to = "clinic"\nterms',
+         "applies_to must be 'ai' or 'context'"),
         ("version = ", "version = [", "not valid TOML"),
+        ("[[relevance.neutral]]\nterms", "[[relevance.neutral]]\nweight = 0.5\nterms",
+         "relevance.neutral terms have no weight"),
     ],
 )
 def test_malformed_taxonomy_fails_loudly(tmp_path, old, new, message):

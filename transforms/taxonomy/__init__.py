@@ -239,6 +239,7 @@ def _build(data: Mapping[str, Any], *, source: str) -> Taxonomy:
     rules: list[TermRule] = []
     rules += _groups(relevance["ai"], kind="ai", where="relevance.ai")
     rules += _groups(relevance["context"], kind="context", where="relevance.context")
+    rules += _neutral(relevance.get("neutral", []))
     rules += _groups(
         relevance.get("negative", []), kind="negative", where="relevance.negative", negative=True
     )
@@ -380,6 +381,23 @@ def _groups(
             TermRule(term=term, kind=kind, weight=float(weight), pattern=pattern,
                      case_sensitive=cs, topic=topic, target=target)
             for term, (pattern, cs) in _compile_terms(group["terms"], where)
+        ]
+    return rules
+
+
+def _neutral(value: Any) -> list[TermRule]:
+    """Neutral phrases: education-context rules of weight 0 that, by the longest-match rule,
+    replace the education word they contain ("teaching hospital" is not "teaching")."""
+    if not isinstance(value, list):
+        raise TaxonomyError("relevance.neutral must be an array of {terms} tables")
+    rules: list[TermRule] = []
+    for group in value:
+        _require_keys(group, ("terms",), "relevance.neutral")
+        if "weight" in group:
+            raise TaxonomyError("relevance.neutral terms have no weight (they count 0)")
+        rules += [
+            TermRule(term=term, kind="context", weight=0.0, pattern=pattern, case_sensitive=cs)
+            for term, (pattern, cs) in _compile_terms(group["terms"], "relevance.neutral")
         ]
     return rules
 
