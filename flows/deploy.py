@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import logging
-import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -115,19 +115,19 @@ class DeploymentSpec:
     schedules: tuple[CronSpec, ...] = ()
     triggers: tuple[TriggerSpec, ...] = ()
     tags: tuple[str, ...] = ()
+    #: At most this many runs of the deployment at once; more wait in line (ENQUEUE).
+    concurrency_limit: int | None = None
 
     @property
     def flow_name(self) -> str:
         return _flow_name(self.entrypoint)
 
 
+@functools.cache
 def _flow_name(entrypoint: str) -> str:
-    return {
-        INGEST_ENTRYPOINT: "aied-ingest", PROCESS_ENTRYPOINT: "aied-process",
-        REPORT_ENTRYPOINT: "aied-report", RECLASSIFY_ENTRYPOINT: "aied-reclassify",
-        IMPORT_ENTRYPOINT: "aied-import", NOTIFY_ENTRYPOINT: "aied-notify",
-        WATCH_ENTRYPOINT: "aied-magtech-watch",
-    }[entrypoint]
+    from prefect.utilities.importtools import import_object
+
+    return import_object(entrypoint).name
 
 
 def _schedule(config: ProjectConfig, source: str) -> tuple[CronSpec, ...]:
@@ -198,7 +198,8 @@ def magtech_specs(config: ProjectConfig) -> list[DeploymentSpec]:
         specs.append(DeploymentSpec(
             name=f"ingest-magtech-{journal.issn}", entrypoint=INGEST_ENTRYPOINT,
             description=f"Crawl {journal.name} ({journal.issn}) when a new issue is detected.",
-            parameters={"source": "magtech", "scope": journal.issn, "base_url": base_url},
+            parameters={"source": "magtech", "scope": journal.issn, "base_url": base_url,
+                        "max_issues": 1},
             triggers=(TriggerSpec(
                 name=f"aied: new issue of {journal.issn} -> ingest",
                 expect=rt.EVENT_ISSUE_DETECTED, resource_id=issue_resource_id(journal.issn)),),
@@ -218,7 +219,9 @@ def chain_specs() -> list[DeploymentSpec]:
                 resource_id="aied.batch.*",
                 parameters={"batch_path": "{{ event.payload.batch_path | string }}",
                             "batch_id": '{{ event.payload.batch_id | default("") | string }}'}),),
-            tags=("aied", "process")),
+            # One at a time: a batch announced twice at once must not be processed twice
+            # (process_flow skips a processed batch, but only once the first run finished).
+            concurrency_limit=1, tags=("aied", "process")),
         DeploymentSpec(
             name="report-refresh", entrypoint=REPORT_ENTRYPOINT,
             description="Refresh derived tables and rewrite the trend report after a load.",
@@ -284,6 +287,7 @@ def _trigger(spec: TriggerSpec) -> Any:
 
 def build_deployment(spec: DeploymentSpec) -> RunnerDeployment:
     """One declaration as a Prefect ``RunnerDeployment`` (module-path entrypoint)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
     from prefect.utilities.importtools import import_object
@@ -294,10 +298,14 @@ def build_deployment(spec: DeploymentSpec) -> RunnerDeployment:
     except ValueError as exc:
         msg = f"deployment {spec.name}: invalid schedule {spec.schedules}: {exc}"
         raise DeployError(msg) from exc
+    limit = (ConcurrencyLimitConfig(limit=spec.concurrency_limit,
+                                    collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+             if spec.concurrency_limit else None)
     return flow.to_deployment(
         name=spec.name, description=spec.description, parameters=dict(spec.parameters),
         schedules=schedules or None, triggers=[_trigger(t) for t in spec.triggers],
-        tags=list(spec.tags), entrypoint_type=EntrypointType.MODULE_PATH)
+        concurrency_limit=limit, tags=list(spec.tags),
+        entrypoint_type=EntrypointType.MODULE_PATH)
 
 
 def build_deployments(config: ProjectConfig) -> list[RunnerDeployment]:
@@ -312,21 +320,29 @@ def _yaml_entry(spec: DeploymentSpec, work_pool: str) -> dict[str, Any]:
         "description": spec.description,
         "tags": list(spec.tags),
         "parameters": copy.deepcopy(spec.parameters),
-        "schedules": [{"cron": s.cron, "timezone": s.timezone, "active": True}
-                      for s in spec.schedules],
-        "triggers": [],
-        "work_pool": {"name": work_pool, "work_queue_name": None, "job_variables": {}},
     }
-    for trigger in spec.triggers:
-        item: dict[str, Any] = {
-            "type": "event", "name": trigger.name, "enabled": True,
-            "match": {"prefect.resource.id": trigger.resource_id},
-            "expect": [trigger.expect],
-        }
-        if trigger.parameters is not None:
-            item["parameters"] = copy.deepcopy(trigger.parameters)
-        entry["triggers"].append(item)
+    # No key rather than []: `prefect deploy` treats an empty list ambiguously (deprecated).
+    if spec.schedules:
+        entry["schedules"] = [{"cron": s.cron, "timezone": s.timezone, "active": True}
+                              for s in spec.schedules]
+    if spec.triggers:
+        entry["triggers"] = [_yaml_trigger(t) for t in spec.triggers]
+    if spec.concurrency_limit:
+        entry["concurrency_limit"] = {"limit": spec.concurrency_limit,
+                                      "collision_strategy": "ENQUEUE"}
+    entry["work_pool"] = {"name": work_pool, "work_queue_name": None, "job_variables": {}}
     return entry
+
+
+def _yaml_trigger(trigger: TriggerSpec) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "type": "event", "name": trigger.name, "enabled": True,
+        "match": {"prefect.resource.id": trigger.resource_id},
+        "expect": [trigger.expect],
+    }
+    if trigger.parameters is not None:
+        item["parameters"] = copy.deepcopy(trigger.parameters)
+    return item
 
 
 def prefect_yaml_document(config: ProjectConfig, *, work_pool: str = WORK_POOL) -> dict[str, Any]:
@@ -355,7 +371,6 @@ def render_prefect_yaml(config: ProjectConfig, *, work_pool: str = WORK_POOL) ->
 def _require_api_url() -> str:
     from prefect.settings import get_current_settings
 
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
     url = get_current_settings().api.url
     if not url:
         msg = ("PREFECT_API_URL is not set: serving needs a Prefect server. Start one with "

@@ -27,10 +27,13 @@ from warehouse.state import get_watermark, known_record_urls, set_watermark
 
 def build_request(runtime: rt.Runtime, source: str, scope: str | None, *,
                   base_url: str | None, since: date | None, full: bool = False,
-                  max_pages: int | None = None) -> ExtractRequest:
+                  max_pages: int | None = None, max_issues: int | None = None,
+                  ) -> ExtractRequest:
     """Turn settings, aied.toml and the stored watermark into one extract request."""
     settings, config = runtime.settings, runtime.config
     options = dict(config.source(source))
+    if max_issues is not None:
+        options["max_issues"] = max_issues
     if scope is None:
         journals = config.journals_on(source)
         scope = journals[0].issn if journals else options.get("scope", source)
@@ -71,12 +74,16 @@ def fetch_and_land(request: ExtractRequest, data_dir: Path, *, is_shared_rate: b
 @flow(name="aied-ingest", flow_run_name="ingest-{source}")
 def ingest_flow(source: str, scope: str | None = None, base_url: str | None = None,
                 since: date | None = None, full: bool = False, max_pages: int | None = None,
-                emit_event: bool = True) -> dict[str, Any]:
-    """Fetch one source (one journal/query scope) into a new landing batch."""
+                max_issues: int | None = None, emit_event: bool = True) -> dict[str, Any]:
+    """Fetch one source (one journal/query scope) into a new landing batch.
+
+    ``max_issues`` (journal sites) stops after that many issues, the current one first: a
+    new-issue ingest passes 1.
+    """
     runtime = rt.open_runtime()
     rt.ensure_limits(runtime.config, [source])
     request = build_request(runtime, source, scope, base_url=base_url, since=since, full=full,
-                            max_pages=max_pages)
+                            max_pages=max_pages, max_issues=max_issues)
     batch = fetch_and_land(request, runtime.settings.data_dir, is_shared_rate=True)
     set_watermark(runtime.engine, source, batch.scope, batch.watermark,
                   {"last_batch": batch.batch_id})
