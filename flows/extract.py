@@ -105,13 +105,14 @@ def open_stream(request: ExtractRequest, session: requests.Session,
                                    from_updated_date=request.since, throttle=throttle,
                                    max_pages=request.max_pages)
     if src == "pubmed":
-        from sources.pubmed import DEFAULT_QUERY, iter_pubmed
+        from sources.pubmed import DEFAULT_BATCH_SIZE, DEFAULT_QUERY, iter_pubmed
 
         today = datetime.now(UTC).date()
         return iter_pubmed(session, base_url=base, query=opts.get("query", DEFAULT_QUERY),
                            mindate=request.since or date(2010, 1, 1),
                            maxdate=request.until or today, api_key=request.api_key,
-                           email=request.contact_email, throttle=throttle)
+                           email=request.contact_email, throttle=throttle,
+                           batch_size=int(opts.get("batch_size", DEFAULT_BATCH_SIZE)))
     if src == "arxiv":
         from sources.arxiv import DEFAULT_QUERY as ARXIV_QUERY
         from sources.arxiv import iter_arxiv

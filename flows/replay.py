@@ -1,10 +1,11 @@
 """A replay server on 127.0.0.1 for recorded or hand-made responses (demos and tests).
 
-Each provider folder under the fixtures root may hold a ``routes.json``: either an object
-mapping ``"/path?query"`` (or ``"/path"``) to a response, or a list of routes
-``{"path": ..., "params": {...}, "file": ..., "status": 200, "content_type": ...,
-"headers": {...}}`` where ``params`` must be a subset of the request's query. Folders are
-mounted at ``/<folder>/`` unless the routes file says ``"mount": "/"`` (a journal site).
+Each folder under the fixtures root (nested folders too, e.g. ``replay/crossref``) may hold
+a ``routes.json``: either an object mapping ``"/path?query"`` (or ``"/path"``) to a
+response, or a list of routes ``{"path": ..., "params": {...}, "file": ..., "status": 200,
+"content_type": ..., "headers": {...}}`` (bare, or as ``{"routes": [...]}`` next to other
+keys) where ``params`` must be a subset of the request's query. Folders are mounted at
+``/<folder path>/`` unless the routes file says ``"mount": "/"`` (a journal site).
 """
 
 from __future__ import annotations
@@ -83,23 +84,34 @@ def _parse_routes(folder: Path, mount: str, raw: Any) -> list[Route]:
 
 def load_routes(root: Path, providers: list[str] | None = None, *,
                 mounts: dict[str, str] | None = None) -> list[Route]:
-    """Routes of every provider folder with a routes.json (or only ``providers``).
+    """Routes of every folder under ``root`` with a routes.json (or only ``providers``).
 
-    ``mounts`` overrides where a folder is served (e.g. ``{"magtech": "/"}`` for a site).
+    A folder is named by its path relative to ``root`` (``"magtech"``,
+    ``"replay/crossref"``) and served at ``/<that path>`` unless its routes file or
+    ``mounts`` says otherwise (e.g. ``{"magtech": "/"}`` for a journal site).
+
+    Raises:
+        RouteFileError: A named folder has no routes.json, or a routes file is malformed.
     """
     mounts = mounts or {}
+    if providers is None:
+        routes_files = sorted(root.glob("**/routes.json"))
+    else:
+        routes_files = [root / folder / "routes.json" for folder in dict.fromkeys(providers)]
+        missing = [str(f) for f in routes_files if not f.is_file()]
+        if missing:
+            raise RouteFileError(f"no routes.json for {', '.join(missing)}")
     routes: list[Route] = []
-    for routes_file in sorted(root.glob("*/routes.json")):
+    for routes_file in routes_files:
         folder = routes_file.parent
-        if providers is not None and folder.name not in providers:
-            continue
+        name = folder.relative_to(root).as_posix()
         try:
             raw = json.loads(routes_file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise RouteFileError(f"{routes_file} is not valid JSON: {exc}") from exc
-        default = f"/{folder.name}"
+        default = f"/{name}"
         mount = raw.get("mount", default) if isinstance(raw, dict) else default
-        mount = mounts.get(folder.name, mount)
+        mount = mounts.get(name, mount)
         routes += _parse_routes(folder, mount, raw)
     return routes
 
@@ -110,9 +122,9 @@ def match_route(routes: list[Route], path: str, query: dict[str, str]) -> Route 
     for route in routes:
         if route.path != path:
             continue
-        if all(query.get(k) == v for k, v in route.params):
-            if best is None or len(route.params) > len(best.params):
-                best = route
+        if all(query.get(k) == v for k, v in route.params) and (
+                best is None or len(route.params) > len(best.params)):
+            best = route
     return best
 
 
