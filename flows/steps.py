@@ -115,7 +115,9 @@ def validation_quarantine(records: pl.DataFrame, failed: pl.DataFrame) -> list[d
     keyed = records.with_columns(
         (pl.col("source") + ":" + pl.col("source_id")).alias("_row_key"))
     joined = failed.join(keyed, left_on="pub_key", right_on="_row_key", how="left")
-    payloads = joined.select(CANONICAL_COLUMNS).write_ndjson().splitlines()
+    # The payload is the record itself, without lineage that changes from batch to batch.
+    payloads = joined.select(
+        [c for c in CANONICAL_COLUMNS if c not in ("raw_ref",)]).write_ndjson().splitlines()
     return [
         {"stage": "validate", "raw_ref": ref, "expectation": exp, "reason": reason,
          "payload": payload, "source_id": sid}
@@ -137,11 +139,16 @@ def validate_records(records: pl.DataFrame, *, allowed_topics: frozenset[str],
 
     if records.height == 0:
         return records, [], [], []
-    frame = records.rename({"pub_key": "_pub_key"}).with_columns(
+    # A deletion (OAI deleted header, PubMed DeleteCitation) has no fields to check.
+    deletions = records.filter(pl.col("is_deleted"))
+    frame = records.filter(~pl.col("is_deleted")).rename({"pub_key": "_pub_key"}).with_columns(
         (pl.col("source") + ":" + pl.col("source_id")).alias("pub_key"))
+    if frame.height == 0:
+        return deletions, [], [], []
     outcome = validate_publications(frame, allowed_topics=allowed_topics, today=today,
                                     engine=engine_name)
-    passed = outcome.passed.drop("pub_key").rename({"_pub_key": "pub_key"})
+    passed = pl.concat([outcome.passed.drop("pub_key").rename({"_pub_key": "pub_key"})
+                        .select(records.columns), deletions], how="vertical_relaxed")
     quarantine = validation_quarantine(records, outcome.failed)
     summaries = [vars(r) if hasattr(r, "__dict__") else dict(r) for r in outcome.results]
     failures = list(outcome.batch_failures) if outcome.is_batch_failed else []

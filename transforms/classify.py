@@ -1,18 +1,24 @@
 """AI-in-education relevance and topic classification (DESIGN: "Classification (taxonomy v1)").
 
-Vectorised in polars, no Python loop per record. The per-row string work (steps 1–3) runs as
+Vectorised in polars, no Python loop per record. The per-row string work (steps 1–4) runs as
 lazy plans over row chunks executed in parallel (``pl.collect_all``); the relational
-post-processing runs once on all hits:
+post-processing (step 5) runs once per batch on the hits, as integer columns:
 
-1. Each text field is normalised once (punctuation to spaces, full-width forms to ASCII,
-   padded with spaces; Chinese fields get their Latin tokens appended space-separated, so
-   "AI辅助" still yields the whole word "AI").
-2. A gate (``str.contains_any`` with the AI patterns, Aho–Corasick) keeps the records that
+1. A pre-gate (see :func:`_pregate_patterns`) tests the raw text with two regular expressions that match whenever the normalised text could contain an
+   AI term: it is a proven superset of the gate of step 3, so only the few records that can
+   hit are normalised (in journal feeds most records are not about AI).
+2. Each text field of those records is normalised (punctuation to spaces, full-width forms to
+   ASCII, padded with spaces; Chinese fields get their Latin tokens appended space-separated,
+   so "AI辅助" still yields the whole word "AI").
+3. The gate (``str.contains_any`` with the AI patterns, Aho–Corasick) keeps the records that
    contain an AI term; the others cannot be AI-in-education and skip the rest.
-3. One ``str.extract_many`` pass per field (Aho–Corasick over all taxonomy patterns, plus a
-   small case-sensitive pass for acronyms such as AI, ML, NLP, LLM, GPT) lists the matches,
-   which become integer (record, field, rule) rows joined to the compiled taxonomy and
-   aggregated per record.
+4. One ``str.extract_many`` pass per field (Aho–Corasick over all taxonomy patterns, plus a
+   small case-sensitive pass for acronyms such as AI, ML, NLP, LLM, GPT) lists the matched
+   pattern ids, which become integer (record, field, rule) hits.
+5. Hits are weighed through small lookup tables built once per call from the taxonomy: every
+   (rule, field, cancelled) combination has its weight, its evidence struct and its place in
+   the evidence order precomputed, so sorting the hits is one sort of a single integer key,
+   and the evidence lists are gathers from those tables.
 
 Scoring (weights and thresholds live in the taxonomy file):
 
@@ -26,6 +32,9 @@ Scoring (weights and thresholds live in the taxonomy file):
 * Topics use their own field weights; a topic is kept when its score reaches 0.5 (raw evidence
   reaches ``topic_half``), at most ``max_topics``; when none does, the best topic alone.
 
+Sums of weights are Kahan sums (polars' grouped ``sum``) taken in a fixed order (the evidence
+order), so results do not depend on thread scheduling or chunking.
+
 Evidence: ``ai_evidence`` lists AI terms (weight > 0, or 0 when a lookalike cancelled them),
 ``lookalike:<term>`` lookalikes that fired (weight 0) and ``negative:<term>`` negative evidence
 (weight < 0), strongest first, then the strongest ``context:<term>`` education terms;
@@ -34,6 +43,7 @@ Evidence: ``ai_evidence`` lists AI terms (weight > 0, or 0 when a lookalike canc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import polars as pl
@@ -68,11 +78,17 @@ _LATIN_TOKEN = r"[A-Za-z][A-Za-z0-9]*(?: [0-9][A-Za-z0-9]*)*"
 #: English and Chinese versions of a field are one slot: a translation is not extra evidence.
 _SLOT = {"title": 0, "title_zh": 0, "abstract": 1, "abstract_zh": 1, "keywords": 2,
          "section": 3, "subjects": 4}
+_N_FIELDS = len(FIELDS)
 _FIELD_ID = {name: i for i, name in enumerate(FIELDS)}
 _ROW = "__aied_row"
 _KIND_ID = {"ai": 0, "context": 1, "negative": 2, "lookalike": 3, "topic": 4}
 _PREFIX = {"ai": "", "context": "context:", "negative": "negative:", "lookalike": "lookalike:",
            "topic": ""}
+#: Characters that normalise to ASCII letters or digits (full-width forms): a record holding
+#: one skips the pre-gate (its raw text does not show the words the normalised text has).
+_FULL_WIDTH_ALNUM = "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]"
+#: Separators that the Rust regex syntax lets (and requires) us to escape.
+_REGEX_META = frozenset("\\.+*?()|[]{}^$#&-~")
 
 __all__ = [
     "CONTEXT_EVIDENCE_LIMIT", "EVIDENCE_DTYPE", "OUTPUT_SCHEMA", "TOPICS_DTYPE",
@@ -111,10 +127,11 @@ def classify_topics(
     if base.height == 0 or not fields:
         return _with_results(base, None, taxonomy)
     compiled = _Compiled(taxonomy)
-    texts = base.select(fields).with_row_index(_ROW)
+    texts = base.select(fields)
     results = [
         _classify_batch(texts.slice(start, BATCH_ROWS), fields, taxonomy, compiled,
                         chunk_rows=chunk_rows)
+        .with_columns(pl.col(_ROW) + start)
         for start in range(0, texts.height, BATCH_ROWS)
     ]
     return _with_results(base, pl.concat(results), taxonomy)
@@ -128,23 +145,29 @@ def _classify_batch(
     *,
     chunk_rows: int | None,
 ) -> pl.DataFrame:
-    """Classify one batch of rows: the text matching runs over parallel row chunks."""
+    """Classify one batch of rows: the text matching runs over parallel row chunks.
+
+    Returns:
+        One row per record with relevance evidence: ``_ROW`` (the row in the batch),
+        ``is_ai_education``, ``ai_score``, ``ai_evidence`` and ``topics`` (null when none).
+    """
+    texts = texts.with_row_index(_ROW)
     size = chunk_rows or max(MIN_CHUNK_ROWS, -(-texts.height // pl.thread_pool_size()))
     plans = [
         _match(texts.slice(offset, size).lazy(), fields, compiled)
         for offset in range(0, texts.height, size)
     ]
-    hits = _weigh(pl.concat(pl.collect_all(plans)), compiled)
+    hits = _annotate(_drop_contained(pl.concat(pl.collect_all(plans)), compiled), compiled)
     relevance = _relevance(hits, taxonomy, compiled)
-    topics = _topics(hits, relevance, taxonomy, compiled)
-    return relevance.join(topics, on=_ROW, how="left")
+    topics = _topics(hits, relevance, texts.height, taxonomy, compiled)
+    return relevance.join(topics, on=_ROW, how="left", maintain_order="left")
 
 
 def _with_results(
     base: pl.DataFrame, results: pl.DataFrame | None, taxonomy: Taxonomy
 ) -> pl.DataFrame:
     """Attach per-record results (by row number) to the input; defaults where none."""
-    if results is None:
+    if results is None or results.height == 0:
         out = base.with_columns(
             pl.lit(False, dtype=pl.Boolean).alias("is_ai_education"),
             pl.lit(0.0, dtype=pl.Float64).alias("ai_score"),
@@ -152,17 +175,17 @@ def _with_results(
             pl.lit([], dtype=TOPICS_DTYPE).alias("topics"),
         )
     else:
-        out = (
-            base.with_row_index(_ROW)
-            .join(results, on=_ROW, how="left", maintain_order="left")
-            .drop(_ROW)
-            .with_columns(
-                pl.col("is_ai_education").fill_null(False),
-                pl.col("ai_score").fill_null(0.0),
-                pl.col("ai_evidence").fill_null(pl.lit([], dtype=EVIDENCE_DTYPE)),
-                pl.col("topics").fill_null(pl.lit([], dtype=TOPICS_DTYPE)),
-            )
+        # Where each input row's result is (null: none), then one gather per column.
+        position = pl.repeat(None, base.height, dtype=pl.UInt32, eager=True).scatter(
+            results.get_column(_ROW), pl.int_range(results.height, dtype=pl.UInt32, eager=True)
         )
+        attached = results.drop(_ROW).select(pl.all().gather(position)).with_columns(
+            pl.col("is_ai_education").fill_null(False),
+            pl.col("ai_score").fill_null(0.0),
+            pl.col("ai_evidence").fill_null(pl.lit([], dtype=EVIDENCE_DTYPE)),
+            pl.col("topics").fill_null(pl.lit([], dtype=TOPICS_DTYPE)),
+        )
+        out = base.hstack(attached.select(c for c in OUTPUT_SCHEMA if c != "taxonomy_version"))
     return out.with_columns(pl.lit(taxonomy.version, dtype=pl.String).alias("taxonomy_version"))
 
 
@@ -187,53 +210,127 @@ def _present_fields(frame: pl.DataFrame) -> list[str]:
     return fields
 
 
+def _raw_text(dtype: pl.DataType, name: str) -> pl.Expr:
+    """The text of one field before normalisation (list fields joined)."""
+    col = pl.col(name)
+    return col.list.join(" ; ") if dtype == pl.List(pl.String) else col
+
+
 def _field_text(dtype: pl.DataType, name: str) -> pl.Expr:
     """The normalised, space-padded text of one field, ready for pattern matching."""
-    col = pl.col(name)
-    if dtype == pl.List(pl.String):
-        col = col.list.join(" ; ")
     patterns, replacements = CHAR_MAP
-    normalised = col.str.replace_many(patterns, replacements, leftmost=True)
+    normalised = _raw_text(dtype, name).str.replace_many(patterns, replacements, leftmost=True)
     parts = [pl.lit(" "), normalised, pl.lit(" ")]
     if name in _CJK_FIELDS:
         parts += [normalised.str.extract_all(_LATIN_TOKEN).list.join(" "), pl.lit(" ")]
     return pl.concat_str(parts)
 
 
+# --- pre-gate: the raw-text superset of the gate --------------------------------------------
+
+
+def _regex_word(word: str) -> str:
+    """A regex for one pattern word: ASCII letters either case (the gate ignores ASCII case)."""
+    out = []
+    for ch in word:
+        if ch.isascii() and ch.isalpha():
+            out.append(f"[{ch.lower()}{ch.upper()}]")
+        elif ch in _REGEX_META:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _pregate_patterns(gate: list[str]) -> tuple[str, str, str, str]:
+    """Regexes over raw text that match whenever the normalised text contains a gate pattern.
+
+    Why they are a superset: normalisation only replaces punctuation/space runs by one space
+    and full-width letters and digits by ASCII (records holding those always pass), so each
+    word of a pattern occurs in the raw text, the words separated by runs of non-letters
+    (non-empty; digits and Chinese can sit between the Latin tokens that Chinese fields append
+    space-separated), a leading pattern space becomes "start or a non-letter before" and a
+    trailing one "end or a non-alphanumeric after". A pattern can also straddle the end of a
+    Chinese field's text and its appended tokens: its first words end the raw text and its
+    other words start the first Latin token; ``tail`` and ``head`` catch that case.
+
+    Args:
+        gate: Lower-cased AI patterns (the gate of :func:`_gate`).
+
+    Returns:
+        ``(words, han, tail, head)``: multi-word/padded patterns; unpadded single-word (Chinese)
+        patterns; for Chinese fields, pattern beginnings ending the text and pattern
+        continuations starting its first Latin token ("" when none).
+    """
+    sep, before, after = "[^A-Za-z]+", "(?:^|[^A-Za-z])", "(?:[^A-Za-z0-9]|$)"
+    words_alts, han_alts, tails, heads = [], [], set(), set()
+    for pattern in gate:
+        words = [_regex_word(w) for w in pattern.split(" ") if w]
+        start = before if pattern.startswith(" ") else ""
+        end = after if pattern.endswith(" ") else ""
+        if len(words) == 1 and not start and not end:
+            han_alts.append(words[0])
+            continue
+        words_alts.append(start + sep.join(words) + end)
+        for j in range(1, len(words)):
+            tails.add(start + sep.join(words[:j]) + "$")
+            heads.add("^[^A-Za-z]*" + sep.join(words[j:]) + end)
+    words_rx = "|".join([*words_alts, _FULL_WIDTH_ALNUM])
+    han_rx = "|".join(han_alts)
+    return words_rx, han_rx, "|".join(sorted(tails)), "|".join(sorted(heads))
+
+
+def _pregate(fields: list[str], schema: Mapping[str, pl.DataType], compiled: _Compiled) -> pl.Expr:
+    """True for records whose raw text could pass :func:`_gate` (a superset of it)."""
+    words_rx, han_rx, tail_rx, head_rx = compiled.pregate
+    tests = []
+    for name in fields:
+        raw = _raw_text(schema[name], name)
+        test = raw.str.contains(words_rx)
+        if han_rx:
+            test = test | raw.str.contains(han_rx)
+        if name in _CJK_FIELDS and tail_rx:
+            test = test | (raw.str.contains(tail_rx) & raw.str.contains(head_rx))
+        tests.append(test)
+    return pl.any_horizontal(tests).fill_null(False)
+
+
+# --- compiled taxonomy: pattern lists and lookup tables -------------------------------------
+
+
 class _Compiled:
-    """Pattern lists and rule tables derived from a taxonomy (cheap: built per call)."""
+    """Pattern lists and lookup tables derived from a taxonomy (cheap: built per call).
+
+    Rules are numbered by their index in ``taxonomy.rules`` (``rid``), patterns by their
+    position in ``ci + cs`` (``pid``). A relevance *combo* ``(rid * 7 + fid) * 2 + cancelled``
+    and a topic combo ``rid * 7 + fid`` index tables of weights, evidence structs and ranks
+    (the position of the hit in the evidence order).
+    """
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         rules = taxonomy.rules
+        n_rules = len(rules)
+        self.n_rules = n_rules
         self.ci = sorted({r.pattern for r in rules if not r.case_sensitive})
         self.cs = sorted({r.pattern for r in rules if r.case_sensitive})
         pid = {("ci", p): i for i, p in enumerate(self.ci)}
         pid |= {("cs", p): len(self.ci) + i for i, p in enumerate(self.cs)}
+        rids_by_pid: list[list[int]] = [[] for _ in range(len(pid))]
+        for i, r in enumerate(rules):
+            rids_by_pid[pid["cs" if r.case_sensitive else "ci", r.pattern]].append(i)
+        self.rids_by_pid = pl.Series(rids_by_pid, dtype=pl.List(pl.UInt32))
         # The gate is one case-insensitive pass: acronyms lower-cased make it a superset.
         self.gate = sorted({r.pattern.lower() for r in rules if r.kind == "ai"})
+        self.pregate = _pregate_patterns(self.gate)
         self.slugs = list(taxonomy.slugs)
+        self.n_topics = len(self.slugs)
         tid = {slug: i for i, slug in enumerate(self.slugs)}
+        self.kind = pl.Series([_KIND_ID[r.kind] for r in rules], dtype=pl.UInt8)
+        self.tid = pl.Series([tid.get(r.topic or "", 0) for r in rules], dtype=pl.UInt8)
         term_rid: dict[str, list[int]] = {}
         for i, r in enumerate(rules):
             if r.kind == "ai":
                 term_rid.setdefault(r.term, []).append(i)
-        self.rules = pl.DataFrame(
-            {
-                "pid": [pid["cs" if r.case_sensitive else "ci", r.pattern] for r in rules],
-                "rid": list(range(len(rules))),
-                "kind": [_KIND_ID[r.kind] for r in rules],
-                "tid": [tid.get(r.topic or "", 0) for r in rules],
-                "to_ai": [r.kind == "ai" or (r.kind == "negative" and r.target == "ai")
-                          for r in rules],
-                "to_context": [r.kind == "context"
-                               or (r.kind == "negative" and r.target == "context")
-                               for r in rules],
-                "weight": [r.weight for r in rules],
-            },
-            schema={"pid": pl.UInt32, "rid": pl.UInt32, "kind": pl.UInt8, "tid": pl.UInt8,
-                    "to_ai": pl.Boolean, "to_context": pl.Boolean, "weight": pl.Float64},
-        )
-        self.labels = {i: _PREFIX[r.kind] + r.term for i, r in enumerate(rules)}
         self.cancels = pl.DataFrame(
             [(i, c) for i, r in enumerate(rules) for t in r.cancels for c in term_rid[t]],
             schema={"rid": pl.UInt32, "cancelled": pl.UInt32},
@@ -243,13 +340,87 @@ class _Compiled:
             list(taxonomy.containments), schema={"rid": pl.UInt32, "long": pl.UInt32},
             orient="row",
         )
-        self.n_rules = len(rules)
-        self.field_weight = _by_field_id(taxonomy.field_weights)
-        self.topic_field_weight = _by_field_id(taxonomy.topic_field_weights)
+        self._build_combos(taxonomy)
+
+    def _build_combos(self, taxonomy: Taxonomy) -> None:
+        """Weights, evidence structs and evidence ranks of every (rule, field[, cancelled])."""
+        rules = taxonomy.rules
+        labels = [_PREFIX[r.kind] + r.term for r in rules]
+        combos = pl.DataFrame(
+            {
+                "rid": [i for i in range(len(rules)) for _ in range(_N_FIELDS)],
+                "fid": [f for _ in rules for f in range(_N_FIELDS)],
+            },
+            schema={"rid": pl.UInt32, "fid": pl.UInt8},
+        ).with_columns(
+            kind=pl.lit(self.kind).gather("rid"),
+            weight=pl.lit(pl.Series([r.weight for r in rules], dtype=pl.Float64)).gather("rid"),
+            to_ai=pl.lit(pl.Series([r.kind == "ai" or (r.kind == "negative" and r.target == "ai")
+                                    for r in rules])).gather("rid"),
+            to_context=pl.lit(pl.Series([r.kind == "context"
+                                         or (r.kind == "negative" and r.target == "context")
+                                         for r in rules])).gather("rid"),
+            field_weight=pl.col("fid").replace_strict(
+                _by_field_id(taxonomy.field_weights), return_dtype=pl.Float64),
+            topic_field_weight=pl.col("fid").replace_strict(
+                _by_field_id(taxonomy.topic_field_weights), return_dtype=pl.Float64),
+        )
+        rank_bits = max(1, (2 * combos.height - 1).bit_length())
+        self.rank_bits = rank_bits
+        # Relevance: index (rid * 7 + fid) * 2 + cancelled; order AI, lookalike and negative
+        # terms first, then context terms, each by weight (strongest first), field, rule.
+        rel = (
+            pl.concat([combos.with_columns(cancelled=pl.lit(c)) for c in (False, True)])
+            .with_columns(
+                w=pl.when(pl.col("cancelled")).then(0.0).otherwise(pl.col("weight"))
+                * pl.col("field_weight"),
+                is_context=pl.col("kind") == _KIND_ID["context"],
+            )
+            .with_columns(
+                ai=pl.when(pl.col("to_ai")).then(pl.col("w")).otherwise(0.0),
+                context=pl.when(pl.col("to_context")).then(pl.col("w")).otherwise(0.0),
+                evidence=_evidence_struct(labels),
+            )
+            .with_columns(rank=_rank(["is_context", "w", "fid", "rid", "cancelled"],
+                                     descending=[False, True, False, False, False]))
+            .sort((pl.col("rid").cast(pl.UInt32) * _N_FIELDS + pl.col("fid")) * 2
+                  + pl.col("cancelled").cast(pl.UInt32))
+        )
+        self.rel_rank = rel.get_column("rank")
+        self.rel_ai = rel.get_column("ai")
+        self.rel_context = rel.get_column("context")
+        self.rel_evidence = rel.get_column("evidence")
+        # Topics: index rid * 7 + fid; order by weight (strongest first), field, rule.
+        top = (
+            combos.with_columns(w=pl.col("weight") * pl.col("topic_field_weight"))
+            .with_columns(evidence=_evidence_struct(labels))
+            .with_columns(rank=_rank(["w", "fid", "rid"], descending=[True, False, False]))
+        )
+        self.topic_rank = top.get_column("rank")
+        self.topic_w = top.get_column("w")
+        self.topic_evidence = top.get_column("evidence")
 
 
 def _by_field_id(weights: Mapping[str, float]) -> dict[int, float]:
     return {_FIELD_ID[name]: weight for name, weight in weights.items()}
+
+
+def _rank(keys: list[str], *, descending: list[bool]) -> pl.Expr:
+    """0-based position of each row in the order of ``keys`` (all distinct)."""
+    in_order = pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(keys, descending=descending)
+    return in_order.arg_sort().cast(pl.UInt64)
+
+
+def _evidence_struct(labels: list[str]) -> pl.Expr:
+    """The evidence struct of a hit, with term and field names filled in."""
+    return pl.struct(
+        pl.lit(pl.Series(labels, dtype=pl.String)).gather("rid").alias("term"),
+        pl.lit(pl.Series(FIELDS, dtype=pl.String)).gather("fid").alias("field"),
+        pl.col("w").round(4).alias("weight"),
+    )
+
+
+# --- per-chunk text matching ----------------------------------------------------------------
 
 
 def _gate(fields: list[str], compiled: _Compiled) -> pl.Expr:
@@ -264,15 +435,23 @@ def _gate(fields: list[str], compiled: _Compiled) -> pl.Expr:
 
 
 def _match(texts: pl.LazyFrame, fields: list[str], compiled: _Compiled) -> pl.LazyFrame:
-    """Per-row string work for one chunk: normalise, gate, extract, join the matched rules.
+    """Per-row string work for one chunk: pre-gate, normalise, gate, extract pattern ids.
 
     Returns:
-        Hits as integer rows: (row, fid, rid, kind, tid, to_ai, to_context, weight).
+        Hits as integer rows ``(_ROW, fid, rid)``: each rule whose pattern occurs in a field,
+        once per field.
     """
+    if not compiled.gate:
+        return texts.select(
+            pl.col(_ROW), pl.lit(0, dtype=pl.UInt8).alias("fid"),
+            pl.lit(0, dtype=pl.UInt32).alias("rid"),
+        ).clear()
     schema = texts.collect_schema()
-    candidates = texts.select(
-        _ROW, *[_field_text(schema[name], name).alias(name) for name in fields]
-    ).filter(_gate(fields, compiled))
+    candidates = (
+        texts.filter(_pregate(fields, schema, compiled))
+        .select(_ROW, *[_field_text(schema[name], name).alias(name) for name in fields])
+        .filter(_gate(fields, compiled))
+    )
     enum_ci = pl.Enum(compiled.ci)
     parts = []
     for name in fields:
@@ -280,21 +459,18 @@ def _match(texts: pl.LazyFrame, fields: list[str], compiled: _Compiled) -> pl.La
         lists = [
             text.str.to_lowercase()
             .str.extract_many(compiled.ci, overlapping=True)
-            .list.unique()
-            .list.eval(pl.element().cast(enum_ci).to_physical())
+            .list.eval(pl.element().cast(enum_ci).to_physical().cast(pl.UInt32))
         ]
         if compiled.cs:
             lists.append(
                 text.str.extract_many(compiled.cs, overlapping=True)
-                .list.unique()
-                .list.eval(
-                    pl.element().cast(pl.Enum(compiled.cs)).to_physical() + len(compiled.ci)
-                )
+                .list.eval(pl.element().cast(pl.Enum(compiled.cs)).to_physical()
+                           .cast(pl.UInt32) + len(compiled.ci))
             )
         parts.append(
             candidates.select(
                 _ROW,
-                pl.concat_list(lists).alias("pid"),
+                pl.concat_list(lists).list.unique().alias("pid"),
                 pl.lit(_FIELD_ID[name], dtype=pl.UInt8).alias("fid"),
             )
         )
@@ -302,48 +478,38 @@ def _match(texts: pl.LazyFrame, fields: list[str], compiled: _Compiled) -> pl.La
         pl.concat(parts)
         .explode("pid")
         .drop_nulls("pid")
-        .with_columns(pl.col("pid").cast(pl.UInt32))
-        .join(compiled.rules.lazy(), on="pid", how="inner")
-        .drop("pid")
+        .select(_ROW, "fid", pl.lit(compiled.rids_by_pid).gather("pid").alias("rid"))
+        .explode("rid")
     )
 
 
-def _weigh(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
-    """Drop contained terms, cancel lookalike-matched AI terms, apply field weights."""
-    hits = _apply_lookalikes(_drop_contained(hits, compiled), compiled)
-    field_weight = (
-        pl.when(pl.col("kind") == _KIND_ID["topic"])
-        .then(pl.col("fid").replace_strict(compiled.topic_field_weight, return_dtype=pl.Float64))
-        .otherwise(pl.col("fid").replace_strict(compiled.field_weight, return_dtype=pl.Float64))
-    )
-    slot_of = {_FIELD_ID[f]: s for f, s in _SLOT.items()}
-    return hits.with_columns(
-        w=pl.when(pl.col("cancelled")).then(0.0).otherwise(pl.col("weight")) * field_weight,
-        slot=pl.col("fid").replace_strict(slot_of, return_dtype=pl.UInt8),
-    )
+# --- relational post-processing --------------------------------------------------------------
 
 
 def _drop_contained(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
     """Longest match wins: drop a term when a longer term of its group matched in the field."""
-    n_rules = compiled.n_rules
-    rid = pl.col("rid").cast(pl.UInt64)
-    place = (pl.col(_ROW).cast(pl.UInt64) * len(FIELDS) + pl.col("fid")) * n_rules
-    hits = hits.with_columns(code=place + rid)
-    shorter = compiled.containments.get_column("rid").unique().implode()
+    containments = compiled.containments
+    if containments.height == 0 or hits.height == 0:
+        return hits
+    place = (pl.col(_ROW).cast(pl.UInt64) * _N_FIELDS + pl.col("fid")) * compiled.n_rules
+    longs = hits.filter(pl.col("rid").is_in(containments.get_column("long").unique().implode()))
     contained = (
-        hits.filter(pl.col("rid").is_in(shorter))
-        .select("code", "rid", (pl.col("code") - rid).alias("place"))
-        .join(compiled.containments, on="rid")
-        .filter((pl.col("place") + pl.col("long")).is_in(hits.get_column("code").implode()))
-        .get_column("code")
+        hits.filter(pl.col("rid").is_in(containments.get_column("rid").unique().implode()))
+        .join(containments, on="rid")
+        .filter((place + pl.col("long")).is_in(longs.select(place + pl.col("rid")).to_series()
+                                               .implode()))
+        .select(place + pl.col("rid"))
+        .to_series()
     )
-    return hits.filter(~pl.col("code").is_in(contained.implode())).drop("code")
+    if contained.len() == 0:
+        return hits
+    return hits.filter(~(place + pl.col("rid")).is_in(contained.implode()))
 
 
-def _apply_lookalikes(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
-    """Mark AI terms cancelled by a lookalike found anywhere in the record."""
+def _annotate(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
+    """Add each hit's rule kind and whether a lookalike in the record cancels it."""
     n_rules = compiled.n_rules
-    code = pl.col(_ROW).cast(pl.UInt64) * n_rules + pl.col("rid")
+    hits = hits.with_columns(kind=pl.lit(compiled.kind).gather("rid"))
     cancelled = (
         hits.filter(pl.col("kind") == _KIND_ID["lookalike"])
         .select(_ROW, "rid")
@@ -351,6 +517,7 @@ def _apply_lookalikes(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
         .select(pl.col(_ROW).cast(pl.UInt64) * n_rules + pl.col("cancelled"))
         .to_series()
     )
+    code = pl.col(_ROW).cast(pl.UInt64) * n_rules + pl.col("rid")
     return hits.with_columns(cancelled=code.is_in(cancelled.implode()))
 
 
@@ -360,107 +527,106 @@ def _half_score(raw: pl.Expr, half: float) -> pl.Expr:
     return 1.0 - pl.lit(0.5) ** (raw.clip(lower_bound=0.0) / half)
 
 
-def _slot_sums(frame: pl.DataFrame, group: pl.Expr, values: dict[str, pl.Expr]) -> pl.DataFrame:
-    """Sum evidence per field, keep the stronger language version per slot, sum the slots.
-
-    Args:
-        frame: Hits with ``fid``, ``slot`` and ``w``.
-        group: An integer expression identifying the group (record, or record and topic).
-        values: Output column -> expression of the evidence weight to sum.
-
-    Returns:
-        One row per group: ``group`` and the summed ``values`` columns.
-    """
-    n_fields = len(FIELDS)
-    per_field = (
-        frame.select(
-            (group.cast(pl.UInt64) * n_fields + pl.col("fid")).alias("gf"),
-            pl.col("slot"),
-            *[expr.alias(name) for name, expr in values.items()],
-        )
-        .group_by("gf", "slot")
-        .agg(pl.col(name).sum() for name in values)
-    )
-    per_slot = (
-        per_field.with_columns(pl.col("gf") // n_fields)
-        .group_by("gf", "slot")
-        .agg(pl.col(name).max() for name in values)
-    )
-    return per_slot.group_by("gf").agg(pl.col(name).sum() for name in values).rename(
-        {"gf": "group"}
-    )
+def _field_sums(values: dict[str, str]) -> list[pl.Expr]:
+    """Aggregations: per field, the sum of each value column and whether the field has hits."""
+    aggs = []
+    for fid in range(_N_FIELDS):
+        in_field = pl.col("fid") == fid
+        aggs.append(in_field.any().alias(f"has_{fid}"))
+        aggs += [pl.col(col).filter(in_field).sum().alias(f"{out}_{fid}")
+                 for out, col in values.items()]
+    return aggs
 
 
-def _evidence_struct(compiled: _Compiled) -> pl.Expr:
-    """The evidence struct of one hit, with term and field names filled in."""
-    return pl.struct(
-        pl.col("rid").replace_strict(compiled.labels, return_dtype=pl.String).alias("term"),
-        pl.col("fid").replace_strict(dict(enumerate(FIELDS)), return_dtype=pl.String)
-        .alias("field"),
-        pl.col("w").round(4).alias("weight"),
-    )
-
-
-def _first_of_run(*keys: str) -> pl.Expr:
-    """True on the first row of each run of equal ``keys`` (the frame is sorted by them)."""
-    changed = [pl.col(k) != pl.col(k).shift(1) for k in keys]
-    return (pl.int_range(pl.len()) == 0) | pl.any_horizontal(changed)
-
-
-def _rank_in_run(*keys: str) -> pl.Expr:
-    """1-based position within each run of equal ``keys`` (no window functions)."""
-    index = pl.int_range(pl.len(), dtype=pl.UInt32)
-    return index - pl.when(_first_of_run(*keys)).then(index).forward_fill() + 1
+def _slot_total(out: str) -> pl.Expr:
+    """Sum over slots of the stronger language version of each field (fields with hits)."""
+    slots: dict[int, list[pl.Expr]] = {}
+    for name, slot in _SLOT.items():
+        fid = _FIELD_ID[name]
+        value = pl.when(pl.col(f"has_{fid}")).then(pl.col(f"{out}_{fid}"))
+        slots.setdefault(slot, []).append(value)
+    per_slot = [pl.max_horizontal(v) if len(v) > 1 else v[0] for _, v in sorted(slots.items())]
+    return pl.sum_horizontal(per_slot)
 
 
 def _relevance(hits: pl.DataFrame, taxonomy: Taxonomy, compiled: _Compiled) -> pl.DataFrame:
-    """Per record: is_ai_education, ai_score, ai_evidence."""
+    """Per record with relevance hits: is_ai_education, ai_score, ai_evidence."""
     scoring = taxonomy.scoring
-    rel = hits.filter(pl.col("kind") != _KIND_ID["topic"])
-    w = pl.col("w")
-    raws = _slot_sums(
-        rel,
-        pl.col(_ROW),
-        {"ai_raw": pl.when(pl.col("to_ai")).then(w).otherwise(0.0),
-         "ctx_raw": pl.when(pl.col("to_context")).then(w).otherwise(0.0)},
-    ).select(pl.col("group").cast(pl.UInt32).alias(_ROW), "ai_raw", "ctx_raw")
-    # AI, lookalike and negative terms first, then the strongest context terms.
-    evidence = (
-        rel.with_columns(is_context=pl.col("kind") == _KIND_ID["context"])
-        .sort([_ROW, "is_context", "w", "fid", "rid"],
-              descending=[False, False, True, False, False])
-        .filter(~pl.col("is_context")
-                | (_rank_in_run(_ROW, "is_context") <= CONTEXT_EVIDENCE_LIMIT))
-        .group_by(_ROW, maintain_order=True)
-        .agg(_evidence_struct(compiled).alias("ai_evidence"))
+    bits = compiled.rank_bits
+    combo = (pl.col("rid") * _N_FIELDS + pl.col("fid")) * 2 + pl.col("cancelled").cast(pl.UInt32)
+    # Evidence order within a record: one integer key (record, then the combo's rank).
+    ordered = (
+        hits.filter(pl.col("kind") != _KIND_ID["topic"])
+        .select(pl.col("fid"), combo.alias("combo"), pl.col(_ROW))
+        .with_columns(
+            key=pl.col(_ROW).cast(pl.UInt64) * (1 << bits)
+            + pl.lit(compiled.rel_rank).gather("combo")
+        )
+        .sort("key")
+        .with_columns(
+            pl.col(_ROW).set_sorted(),
+            ai=pl.lit(compiled.rel_ai).gather("combo"),
+            context=pl.lit(compiled.rel_context).gather("combo"),
+            evidence=pl.lit(compiled.rel_evidence).gather("combo"),
+            not_context=pl.lit(compiled.kind).gather(pl.col("combo") // (2 * _N_FIELDS))
+            != _KIND_ID["context"],
+        )
+    )
+    per_record = ordered.group_by(_ROW, maintain_order=True).agg(
+        pl.col("evidence"),
+        pl.col("not_context").sum().alias("n_strong"),
+        *_field_sums({"ai": "ai", "ctx": "context"}),
     )
     ai_score = pl.min_horizontal(
-        _half_score(pl.col("ai_raw"), scoring.ai_half),
-        _half_score(pl.col("ctx_raw"), scoring.context_half),
+        _half_score(_slot_total("ai"), scoring.ai_half),
+        _half_score(_slot_total("ctx"), scoring.context_half),
     ).round(4)
-    return evidence.join(raws, on=_ROW, how="left").select(
+    # AI, lookalike and negative terms first, then the strongest context terms.
+    return per_record.select(
         _ROW,
         (ai_score >= scoring.relevance_threshold).alias("is_ai_education"),
         ai_score.alias("ai_score"),
-        pl.col("ai_evidence").cast(EVIDENCE_DTYPE),
+        pl.col("evidence").list.head(pl.col("n_strong") + CONTEXT_EVIDENCE_LIMIT)
+        .cast(EVIDENCE_DTYPE).alias("ai_evidence"),
     )
 
 
 def _topics(
-    hits: pl.DataFrame, relevance: pl.DataFrame, taxonomy: Taxonomy, compiled: _Compiled
+    hits: pl.DataFrame,
+    relevance: pl.DataFrame,
+    height: int,
+    taxonomy: Taxonomy,
+    compiled: _Compiled,
 ) -> pl.DataFrame:
     """Per AI-in-education record: the selected topics with score and evidence."""
     scoring = taxonomy.scoring
-    n_topics = len(compiled.slugs)
-    positive = relevance.filter(pl.col("is_ai_education")).select(_ROW)
-    topic_hits = hits.filter(pl.col("kind") == _KIND_ID["topic"]).join(
-        positive, on=_ROW, how="semi"
+    bits = compiled.rank_bits
+    n_topics = compiled.n_topics
+    positive = pl.repeat(False, height, dtype=pl.Boolean, eager=True).scatter(
+        relevance.filter(pl.col("is_ai_education")).get_column(_ROW), True
     )
-    group = pl.col(_ROW).cast(pl.UInt64) * n_topics + pl.col("tid")
-    per_topic = _slot_sums(topic_hits, group, {"raw": pl.col("w")}).select(
-        (pl.col("group") // n_topics).cast(pl.UInt32).alias(_ROW),
-        (pl.col("group") % n_topics).cast(pl.UInt8).alias("tid"),
-        "raw",
+    combo = pl.col("rid") * _N_FIELDS + pl.col("fid")
+    group = pl.col(_ROW).cast(pl.UInt64) * n_topics + pl.lit(compiled.tid).gather("rid")
+    ordered = (
+        hits.filter((pl.col("kind") == _KIND_ID["topic"]) & pl.lit(positive).gather(_ROW))
+        .select(pl.col("fid"), combo.alias("combo"), group.alias("group"))
+        .with_columns(key=pl.col("group") * (1 << bits) + pl.lit(compiled.topic_rank).gather("combo"))
+        .sort("key")
+        .with_columns(
+            pl.col("group").set_sorted(),
+            w=pl.lit(compiled.topic_w).gather("combo"),
+            evidence=pl.lit(compiled.topic_evidence).gather("combo"),
+        )
+    )
+    per_topic = (
+        ordered.group_by("group", maintain_order=True)
+        .agg(pl.col("evidence"), *_field_sums({"raw": "w"}))
+        .select(
+            (pl.col("group") // n_topics).cast(pl.UInt32).alias(_ROW),
+            (pl.col("group") % n_topics).cast(pl.UInt8).alias("tid"),
+            _slot_total("raw").alias("raw"),
+            "evidence",
+        )
     )
     # Ranked by evidence within a record, the best topic is rank 1; when any topic reaches
     # the threshold the best one does, so the fallback is simply rank 1.
@@ -474,22 +640,25 @@ def _topics(
         (keep & (pl.col("rank") <= scoring.max_topics))
         | ((pl.col("rank") == 1) & (raw >= scoring.min_topic_raw))
     )
-    evidence = (
-        topic_hits.join(selected.select(_ROW, "tid"), on=[_ROW, "tid"], how="semi")
-        .sort([_ROW, "tid", "w", "fid", "rid"], descending=[False, False, True, False, False])
-        .group_by(_ROW, "tid", maintain_order=True)
-        .agg(_evidence_struct(compiled).alias("evidence"))
-    )
     topic_struct = pl.struct(
-        pl.col("tid").replace_strict(dict(enumerate(compiled.slugs)), return_dtype=pl.String)
-        .alias("topic"),
+        pl.lit(pl.Series(compiled.slugs, dtype=pl.String)).gather("tid").alias("topic"),
         _half_score(raw, scoring.topic_half).round(4).alias("score"),
         pl.col("evidence").cast(EVIDENCE_DTYPE),
     )
     return (
-        selected.join(evidence, on=[_ROW, "tid"], how="left")
-        .sort(_ROW, "rank")
-        .group_by(_ROW, maintain_order=True)
+        selected.group_by(_ROW, maintain_order=True)
         .agg(topic_struct.alias("topics"))
         .with_columns(pl.col("topics").cast(TOPICS_DTYPE))
     )
+
+
+def _first_of_run(*keys: str) -> pl.Expr:
+    """True on the first row of each run of equal ``keys`` (the frame is sorted by them)."""
+    changed = [pl.col(k) != pl.col(k).shift(1) for k in keys]
+    return (pl.int_range(pl.len()) == 0) | pl.any_horizontal(changed)
+
+
+def _rank_in_run(*keys: str) -> pl.Expr:
+    """1-based position within each run of equal ``keys`` (no window functions)."""
+    index = pl.int_range(pl.len(), dtype=pl.UInt32)
+    return index - pl.when(_first_of_run(*keys)).then(index).forward_fill() + 1

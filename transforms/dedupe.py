@@ -182,7 +182,11 @@ def _fuzzy_title_matches(remaining: pl.DataFrame, identities: pl.DataFrame,
 
 
 def _unify_within_batch(frame: pl.DataFrame) -> pl.DataFrame:
-    """Records of one batch that share a DOI, PMID or title key share one pub_id."""
+    """Records of one batch that share a DOI, PMID or title key share one pub_id.
+
+    The first record of a publication in the batch keeps its rule; every later one is a
+    merge into it (rule doi/pmid/title, matched_source/matched_source_id naming the first).
+    """
     out = frame
     for key, cols in (("doi", ["doi"]), ("pmid", ["pmid"]),
                       ("title_key", ["title_key", "pub_year", "journal_key"])):
@@ -196,10 +200,25 @@ def _unify_within_batch(frame: pl.DataFrame) -> pl.DataFrame:
             continue
         out = out.join(first.select(*cols, "_first"), on=cols, how="left",
                        nulls_equal=False).with_columns(
-            pl.when(pl.col("_first").is_not_null() & (pl.col("_first") != pl.col("pub_id")))
-            .then(pl.col("_first")).otherwise(pl.col("pub_id")).alias("pub_id"),
-            pl.when(pl.col("_first").is_not_null() & (pl.col("_first") != pl.col("pub_id")))
-            .then(pl.lit(key if key != "title_key" else "title"))
-            .otherwise(pl.col("match_rule")).alias("match_rule"),
+            pl.coalesce(pl.col("_first"), pl.col("pub_id")).alias("pub_id"),
         ).drop("_first")
-    return out
+    position = pl.int_range(pl.len()).over("pub_id")
+    head = out.group_by("pub_id", maintain_order=True).agg(
+        pl.col("source").first().alias("_h_source"),
+        pl.col("source_id").first().alias("_h_source_id"),
+        pl.col("doi").first().alias("_h_doi"), pl.col("pmid").first().alias("_h_pmid"),
+    )
+    out = out.join(head, on="pub_id", how="left", maintain_order="left")
+    is_later = (position > 0) & pl.col("match_rule").is_in(["new", "self"])
+    rule = (pl.when(pl.col("doi").is_not_null() & (pl.col("doi") == pl.col("_h_doi")))
+            .then(pl.lit("doi"))
+            .when(pl.col("pmid").is_not_null() & (pl.col("pmid") == pl.col("_h_pmid")))
+            .then(pl.lit("pmid")).otherwise(pl.lit("title")))
+    return out.with_columns(
+        pl.when(is_later & (pl.col("match_rule") == "new")).then(rule)
+        .otherwise(pl.col("match_rule")).alias("match_rule"),
+        pl.when(is_later & (pl.col("match_rule") == "new")).then(pl.col("_h_source"))
+        .otherwise(pl.col("matched_source")).alias("matched_source"),
+        pl.when(is_later & (pl.col("match_rule") == "new")).then(pl.col("_h_source_id"))
+        .otherwise(pl.col("matched_source_id")).alias("matched_source_id"),
+    ).drop("_h_source", "_h_source_id", "_h_doi", "_h_pmid")

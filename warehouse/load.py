@@ -27,6 +27,9 @@ from warehouse.upsert import chunks, delete_where_in, delete_where_pairs, upsert
 
 Classifier = Callable[[pl.DataFrame], pl.DataFrame]
 
+#: Match rules meaning "merged into a publication another record already gave".
+MERGE_RULES = ("doi", "pmid", "title")
+
 PUBLICATION_FIELDS = (
     "doi", "pmid", "openalex_id", "title", "title_zh", "abstract", "abstract_zh", "language",
     "journal_issn", "journal_title", "volume", "issue", "pages", "section", "published_date",
@@ -100,13 +103,13 @@ def read_identities(conn: Connection) -> pl.DataFrame:
     sr, p = s.source_records, s.publications
     query = select(
         p.c.pub_id, sr.c.source, sr.c.source_id, p.c.doi, p.c.pmid, p.c.title, p.c.title_zh,
-        p.c.pub_year, p.c.journal_issn, p.c.journal_title, sr.c.content_hash,
+        p.c.pub_year, p.c.journal_issn, p.c.journal_title, sr.c.content_hash, sr.c.match_rule,
     ).select_from(sr.join(p, sr.c.pub_id == p.c.pub_id))
     rows = conn.execute(query).all()
     schema = {"pub_id": pl.String, "source": pl.String, "source_id": pl.String,
               "doi": pl.String, "pmid": pl.String, "title": pl.String, "title_zh": pl.String,
               "pub_year": pl.Int32, "journal_issn": pl.String, "journal_title": pl.String,
-              "content_hash": pl.String}
+              "content_hash": pl.String, "match_rule": pl.String}
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     key = lambda c: (pl.col(c).str.normalize("NFKC").str.to_lowercase()  # noqa: E731
                      .str.replace_all(r"[^\p{L}\p{N}]", ""))
@@ -173,19 +176,22 @@ def load_batch(
             _start_run(conn, run, now)
             identities = read_identities(conn)
             assigned = assign_publications(records, identities.select(list(IDENTITY_SCHEMA)))
-            stored = identities.select("source", "source_id", "content_hash")
+            stored = identities.select("source", "source_id", "content_hash", "match_rule")
             assigned = assigned.join(
-                stored.rename({"content_hash": "_stored_hash"}),
+                stored.rename({"content_hash": "_stored_hash", "match_rule": "_stored_rule"}),
                 on=["source", "source_id"], how="left",
+            ).with_columns(  # a record seen again keeps the rule that first placed it
+                pl.when((pl.col("match_rule") == "self") & pl.col("_stored_rule").is_not_null())
+                .then(pl.col("_stored_rule")).otherwise(pl.col("match_rule"))
+                .alias("match_rule")
             )
             is_unchanged = pl.col("_stored_hash") == pl.col("content_hash")
             unchanged = assigned.filter(is_unchanged.fill_null(False))
             changed = assigned.filter(~is_unchanged.fill_null(False))
             result.unchanged = unchanged.height
-            merged_rules = ("doi", "pmid", "title")
-            result.duplicates = repeats + changed.filter(
-                pl.col("match_rule").is_in(merged_rules)).height
-            result.loaded = records.height - (result.duplicates - repeats)
+            merges = assigned.filter(pl.col("match_rule").is_in(MERGE_RULES)).height
+            result.duplicates = repeats + merges
+            result.loaded = records.height - merges
             deleted = changed.filter(pl.col("is_deleted"))
             live = changed.filter(~pl.col("is_deleted"))
             result.deleted = deleted.height
@@ -415,8 +421,10 @@ def write_classification(conn: Connection, pubs: pl.DataFrame, now: datetime) ->
 
 
 def _write_matches(conn: Connection, live: pl.DataFrame, now: datetime) -> int:
-    matched = live.filter(pl.col("match_rule").is_in(["doi", "pmid", "title"])
-                          & pl.col("matched_source").is_not_null())
+    is_other = ((pl.col("matched_source") != pl.col("source"))
+                | (pl.col("matched_source_id") != pl.col("source_id")))
+    matched = live.filter(pl.col("match_rule").is_in(MERGE_RULES)
+                          & pl.col("matched_source").is_not_null() & is_other)
     rows = [
         {"pub_id": p, "source": a, "source_id": b, "matched_source": c, "matched_source_id": d,
          "rule": r, "score": sc, "matched_at": now}

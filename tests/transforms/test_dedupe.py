@@ -115,3 +115,20 @@ def test_records_of_one_batch_sharing_a_doi_share_a_publication():
     ])
     out = assign_publications(frame, _identities([]))
     assert out.get_column("pub_id").n_unique() == 1
+
+
+def test_later_records_of_a_batch_publication_are_merges_with_their_match():
+    frame = _records([
+        {"source": "oai", "source_id": "a", "title": "Same title", "published_date": date(2004, 1, 1),
+         "journal_title": "Repository"},
+        {"source": "oai", "source_id": "b", "title": "Same title", "published_date": date(2004, 1, 1),
+         "journal_title": "Repository"},
+        {"source": "oai", "source_id": "c", "doi": "10.1/q", "title": "Other"},
+        {"source": "oai", "source_id": "d", "doi": "10.1/Q", "title": "Other"},
+    ])
+    out = assign_publications(frame, _identities([]))
+    rows = {r["source_id"]: r for r in out.iter_rows(named=True)}
+    assert rows["a"]["match_rule"] == "new" and rows["c"]["match_rule"] == "new"
+    assert (rows["b"]["match_rule"], rows["b"]["matched_source_id"]) == ("title", "a")
+    assert (rows["d"]["match_rule"], rows["d"]["matched_source_id"]) == ("doi", "c")
+    assert rows["b"]["pub_id"] == rows["a"]["pub_id"]
