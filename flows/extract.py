@@ -144,12 +144,20 @@ def land_stream(stream: Iterator[FetchedResponse], *, data_dir: Path, request: E
     params = {"scope": request.scope, "since": request.since, "until": request.until,
               **{k: v for k, v in request.options.items() if isinstance(v, str | int | float)}}
     statuses: dict[int, int] = {}
-    with BatchWriter(data_dir, request.source, params=_jsonable(params)) as writer:
-        for response in stream:
-            writer.add(response)
-            statuses[response.status] = statuses.get(response.status, 0) + 1
-            if on_response is not None:
-                on_response(response)
+    writer = BatchWriter(data_dir, request.source, params=_jsonable(params))
+    try:
+        with writer:
+            for response in stream:
+                writer.add(response)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+                if on_response is not None:
+                    on_response(response)
+    except Exception as exc:
+        # Source errors are already redacted (no keys, no contact address).
+        log.error("%s ingest of %s failed after %d response(s); batch %s stays incomplete "
+                  "(no manifest) at %s: %s: %s", request.source, request.scope,
+                  len(writer.files), writer.batch_id, writer.path, type(exc).__name__, exc)
+        raise
     log.info("landed %s batch %s: %d bodies at %s", request.source, writer.batch_id,
              len(writer.files), writer.path)
     return LandedBatch(source=request.source, scope=request.scope, batch_id=writer.batch_id,

@@ -30,7 +30,8 @@ def process_task(batch_path: Path, run: RunInfo, *, validation_engine: str) -> d
     upsert_topics(env.engine, topic_rows(taxonomy.version, taxonomy.topics))
     with concurrency(rt.WAREHOUSE_LOAD_LIMIT, occupy=1, strict=False):
         outcome = process_batch(batch_path, data_dir=env.settings.data_dir, engine=env.engine,
-                                run=run, validation_engine=validation_engine)
+                                run=run, validation_engine=validation_engine,
+                                secrets=env.settings.secrets)
     return {**outcome.as_dict(), "quality": outcome.quality}
 
 

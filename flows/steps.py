@@ -15,12 +15,13 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine
 
+from sources.http import redact_text
 from sources.landing import iter_bodies, raw_ref, read_manifest
 from transforms.canonical import CANONICAL_COLUMNS
 from transforms.dedupe import drop_repeated_records, with_match_keys
 from transforms.normalise import normalise_records
 from transforms.parsing import PayloadError, get_parser
-from warehouse.load import LoadResult, RunInfo, load_batch, record_failed_run
+from warehouse.load import LoadError, LoadResult, RunInfo, load_batch, record_failed_run
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,15 @@ class ParsedBatch:
         return self.records.height + len(self.quarantine)
 
 
-def parse_batch(batch_path: Path, data_dir: Path) -> ParsedBatch:
+def parse_batch(batch_path: Path, data_dir: Path, *,
+                secrets: tuple[str, ...] = ()) -> ParsedBatch:
     """Parse every landed body of a complete batch with its source's parser.
 
     A body that answered an error status, or that its parser cannot read, becomes one
     quarantine row; a record the parser rejects becomes one quarantine row; the rest of
-    the batch goes on.
+    the batch goes on. Error pages often quote the request (its query, the User-Agent with
+    the contact address): their snippet is stored with ``secrets``, secret query parameters
+    and e-mail addresses redacted.
     """
     manifest = read_manifest(batch_path)
     parse = get_parser(manifest.source)
@@ -70,7 +74,8 @@ def parse_batch(batch_path: Path, data_dir: Path) -> ParsedBatch:
             quarantine.append({
                 "stage": "fetch", "raw_ref": ref, "expectation": None,
                 "reason": f"HTTP {landed.status} for {landed.url}",
-                "payload": body[:2000].decode("utf-8", "replace"), "source_id": landed.url,
+                "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
+                "source_id": landed.url,
             })
             log.warning("batch %s: %s answered HTTP %d; quarantined", manifest.batch_id,
                         landed.url, landed.status)
@@ -79,10 +84,23 @@ def parse_batch(batch_path: Path, data_dir: Path) -> ParsedBatch:
             parsed = parse(body, kind=landed.kind, url=landed.url, raw_ref=ref)
         except PayloadError as exc:
             quarantine.append({
-                "stage": "parse", "raw_ref": ref, "expectation": None, "reason": str(exc),
-                "payload": body[:2000].decode("utf-8", "replace"), "source_id": landed.url,
+                "stage": "parse", "raw_ref": ref, "expectation": None,
+                "reason": redact_text(str(exc), secrets),
+                "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
+                "source_id": landed.url,
             })
             log.warning("batch %s: cannot parse %s: %s", manifest.batch_id, ref, exc)
+            continue
+        except Exception as exc:  # a parser bug must not sink the other bodies of the batch
+            reason = f"parser crashed: {type(exc).__name__}: {exc}"
+            quarantine.append({
+                "stage": "parse", "raw_ref": ref, "expectation": None,
+                "reason": redact_text(reason, secrets)[:4000],
+                "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
+                "source_id": landed.url,
+            })
+            log.exception("batch %s: the %s parser crashed on %s; body quarantined",
+                          manifest.batch_id, manifest.source, ref)
             continue
         frames.append(parsed.records)
         quarantine.extend(
@@ -99,6 +117,59 @@ def parse_batch(batch_path: Path, data_dir: Path) -> ParsedBatch:
         records = empty_canonical_frame()
     return ParsedBatch(source=manifest.source, batch_id=manifest.batch_id, records=records,
                        quarantine=quarantine, bodies=len(manifest.files))
+
+
+def column_limits() -> dict[str, int]:
+    """Canonical columns stored in a bounded warehouse column, with that bound (characters).
+
+    PostgreSQL enforces ``VARCHAR(n)`` (SQLite does not): a longer value would fail the whole
+    batch's transaction, so such a record is quarantined before the load instead.
+    """
+    from sqlalchemy import String
+
+    from warehouse import schema as s
+
+    limits: dict[str, int] = {}
+    for table in (s.publications, s.source_records):
+        for name in CANONICAL_COLUMNS:
+            column = table.c.get(name)
+            if column is not None and isinstance(column.type, String) and column.type.length:
+                limits[name] = min(limits.get(name, column.type.length), column.type.length)
+    return limits
+
+
+def oversize_quarantine(records: pl.DataFrame) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Split off records with a value longer than its warehouse column allows.
+
+    Returns:
+        (records that fit, quarantine rows: one per record and offending column).
+    """
+    limits = {c: n for c, n in column_limits().items()
+              if c in records.columns and records.schema[c] == pl.String}
+    if records.height == 0 or not limits:
+        return records, []
+    lengths = records.select(
+        *[pl.col(c).str.len_chars().fill_null(0).alias(c) for c in limits])
+    too_long = pl.any_horizontal(*[pl.col(c) > n for c, n in limits.items()])
+    mask = lengths.select(too_long.alias("bad")).get_column("bad")
+    if not mask.any():
+        return records, []
+    bad = records.filter(mask)
+    payloads = bad.select(CANONICAL_COLUMNS).write_ndjson().splitlines()
+    rows: list[dict[str, Any]] = []
+    for row, sizes, payload in zip(bad.iter_rows(named=True),
+                                   lengths.filter(mask).iter_rows(named=True), payloads,
+                                   strict=True):
+        for column, size in sizes.items():
+            if size > limits[column]:
+                rows.append({
+                    "stage": "validate", "raw_ref": row["raw_ref"],
+                    "expectation": "value_length_within_column",
+                    "reason": (f"{column} is {size} characters long; the warehouse column "
+                               f"holds {limits[column]}"),
+                    "payload": payload, "source_id": row["source_id"],
+                })
+    return records.filter(~mask), rows
 
 
 def prepare_records(records: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -174,18 +245,20 @@ class ProcessOutcome:
 
 
 def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunInfo,
-                  today: date | None = None, validation_engine: str = "gx") -> ProcessOutcome:
+                  today: date | None = None, validation_engine: str = "gx",
+                  secrets: tuple[str, ...] = ()) -> ProcessOutcome:
     """Parse, normalise, deduplicate, classify, validate and load one landed batch.
 
     Raises:
         QualityGateError: A batch-level expectation failed (the run is recorded as failed).
-        LoadError: The load failed and was rolled back.
+        LoadError: The load failed and was rolled back (the run is recorded as failed).
     """
     from transforms.classify import classify_topics, load_taxonomy
 
     taxonomy = load_taxonomy()
-    parsed = parse_batch(batch_path, data_dir)
+    parsed = parse_batch(batch_path, data_dir, secrets=secrets)
     records, repeats = prepare_records(parsed.records)
+    records, oversize = oversize_quarantine(records)
     classified = classify_topics(records, taxonomy)
     allowed = frozenset(t.slug for t in taxonomy.topics)
     passed, bad, failures, summaries = validate_records(
@@ -195,14 +268,22 @@ def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunI
         record_failed_run(engine, run, message)
         raise QualityGateError(message, failures=failures)
     # A record failing several expectations is one quarantined record with several rows.
-    failed_records = len({row["source_id"] for row in bad})
-    result = load_batch(
-        engine, passed.select(records.columns), run=run,
-        classify=lambda pubs: classify_topics(pubs, taxonomy),
-        quarantine_rows=parsed.quarantine + bad,
-        quarantined=len(parsed.quarantine) + failed_records,
-        repeats=repeats, fetched=parsed.fetched,
-    )
+    failed_records = len({row["source_id"] for row in bad + oversize})
+    try:
+        result = load_batch(
+            engine, passed.select(records.columns), run=run,
+            classify=lambda pubs: classify_topics(pubs, taxonomy),
+            quarantine_rows=parsed.quarantine + oversize + bad,
+            quarantined=len(parsed.quarantine) + failed_records,
+            repeats=repeats, fetched=parsed.fetched,
+        )
+    except LoadError as exc:
+        log.error("batch %s (%s): %s", parsed.batch_id, parsed.source, exc)
+        try:
+            record_failed_run(engine, run, str(exc))
+        except Exception:  # the warehouse may be the thing that is down
+            log.exception("batch %s: could not record the failed run", parsed.batch_id)
+        raise
     return ProcessOutcome(source=parsed.source, batch_id=parsed.batch_id, result=result,
                           quality=summaries)
 

@@ -134,6 +134,27 @@ def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _EMAIL.sub("***@***", text)
 
 
+class _RedactingFilter(logging.Filter):
+    """Scrubs secret query parameters and e-mail addresses from a library's log records.
+
+    urllib3 logs every request line at DEBUG (``"GET /works?api_key=...&mailto=..."``), so a
+    process that turns on debug logging would write the API key and the contact address.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_REDACTING_FILTER = _RedactingFilter()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
+    if _REDACTING_FILTER not in logging.getLogger(_name).filters:
+        logging.getLogger(_name).addFilter(_REDACTING_FILTER)
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
     if not value:
@@ -228,13 +249,19 @@ def fetch(
         except ResponseTooLargeError:
             raise
         except (requests.Timeout, requests.ConnectionError,
-                requests.exceptions.ChunkedEncodingError) as exc:
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            # A body cut short or mangled on the way (bad gzip from a proxy) is transient.
             last_problem = redact_text(f"{type(exc).__name__}: {exc}", secrets)
             log.warning("GET %s failed (%s), attempt %d/%d", shown, last_problem,
                         attempt + 1, max_retries + 1)
             if attempt < max_retries:
                 sleep(wait)
             continue
+        except requests.RequestException as exc:  # redirects, invalid URLs, ...: not retried
+            problem = redact_text(f"{type(exc).__name__}: {exc}", secrets)
+            msg = f"GET {shown} failed: {problem}"
+            raise FetchError(msg) from None
         status = response.status_code
         last_status = status
         declared = response.headers.get("Content-Length")

@@ -287,6 +287,31 @@ def _payload_text(item: Any) -> str:
         return repr(item)[:_REJECT_PAYLOAD_CHARS]
 
 
+def _invalid_text(value: Any, path: str = "") -> str | None:
+    """The field holding text that is not valid Unicode (a lone surrogate), or None.
+
+    JSON may spell such text (``"\\ud800"``); it cannot be stored (polars, the databases and
+    UTF-8 all refuse it), so the record is rejected rather than the whole body.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "value"
+        return None
+    if isinstance(value, Mapping):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, inner in items:
+        found = _invalid_text(inner, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
 def rows_and_rejects(
     items: Sequence[Any], *, raw_ref: str, to_row: Callable[[Any], dict[str, Any]]
 ) -> ParsedPayload:
@@ -303,6 +328,12 @@ def rows_and_rejects(
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
             reason = f"malformed record ({type(exc).__name__}: {exc})"
             rejects.append(Reject(raw_ref=ref, reason=reason, payload=_payload_text(item)))
+            continue
+        invalid = _invalid_text(row)
+        if invalid:
+            reason = f"text that is not valid Unicode (a lone surrogate) in {invalid}"
+            payload = _payload_text(item).encode("utf-8", "backslashreplace").decode("utf-8")
+            rejects.append(Reject(raw_ref=ref, reason=reason, payload=payload))
             continue
         row["raw_ref"] = ref
         rows.append(row)

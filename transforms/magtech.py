@@ -107,6 +107,9 @@ _META_CHARSET = re.compile(
 )
 _HTTP_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
 _TAG_LIKE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_NON_TEXT_TAGS = ("script", "style", "noscript", "template", "iframe", "object")
+_NON_TEXT_BLOCK = re.compile(
+    r"<(script|style|noscript|template|iframe|object)\b[^>]*>.*?(?:</\1\s*>|$)", re.I | re.S)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _LATIN = re.compile(r"[A-Za-z]")
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -226,15 +229,21 @@ def _collapse(value: str | None) -> str | None:
 
 
 def _strip_markup(value: str | None) -> str | None:
-    """Collapse whitespace; strip tags when a meta value carries escaped HTML."""
+    """Collapse whitespace; strip tags when a meta value carries escaped HTML.
+
+    Script, style and similar elements are dropped with their content: their text is code,
+    never part of a title or an abstract.
+    """
     if value is None:
         return None
     if _TAG_LIKE.search(value):
         try:
             fragment = lxml.html.fragment_fromstring(value, create_parent="div")
+            for element in list(fragment.iter(*_NON_TEXT_TAGS)):
+                element.drop_tree()
             value = fragment.text_content()
         except (etree.ParserError, ValueError):
-            value = _TAG_LIKE.sub(" ", value)
+            value = _TAG_LIKE.sub(" ", _NON_TEXT_BLOCK.sub(" ", value))
     return _collapse(value)
 
 

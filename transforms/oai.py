@@ -93,6 +93,12 @@ def read_envelope(body: bytes) -> OaiEnvelope:
         hint = " (looks like HTML)" if re.match(r"(?is)\s*<(!doctype html|html)", start) else ""
         msg = f"not an OAI-PMH response: body is not well-formed XML{hint}: {exc}; starts {start!r}"
         raise OaiEnvelopeError(msg) from exc
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        names = ", ".join(sorted(e.name for e in dtd.iterentities()))
+        msg = (f"not an OAI-PMH response we accept: it declares DTD entities ({names}); "
+               "refused (OAI-PMH never needs them; they are how XXE and entity bombs start)")
+        raise OaiEnvelopeError(msg)
     if root.tag != f"{{{OAI_NS}}}OAI-PMH":
         msg = f"not an OAI-PMH response: root element is {root.tag!r}, expected OAI-PMH"
         raise OaiEnvelopeError(msg)

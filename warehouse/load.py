@@ -437,6 +437,12 @@ def _write_matches(conn: Connection, live: pl.DataFrame, now: datetime) -> int:
     return len(rows)
 
 
+def _clip(value: str | None, length: int | None) -> str | None:
+    if value is None or length is None or len(value) <= length:
+        return value
+    return value[:length - 1] + "…"
+
+
 def _write_quarantine(conn: Connection, rows: Sequence[dict[str, Any]], run: RunInfo,
                       now: datetime) -> None:
     out = []
@@ -451,7 +457,10 @@ def _write_quarantine(conn: Connection, rows: Sequence[dict[str, Any]], run: Run
             "quarantine_id": quarantine_id(row["stage"], subject,
                                            row.get("expectation"), row["reason"]),
             "run_id": run.run_id, "batch_id": run.batch_id, "source": run.source,
-            "source_id": row.get("source_id"), "stage": row["stage"], "reason": row["reason"],
+            # The subject may be a page URL (a Crossref cursor is ~1.5k characters): clipped
+            # to the column, or PostgreSQL refuses the whole batch. The id keeps it whole.
+            "source_id": _clip(row.get("source_id"), s.quarantine.c.source_id.type.length),
+            "stage": row["stage"], "reason": row["reason"],
             "expectation": row.get("expectation"), "raw_ref": row.get("raw_ref"),
             "payload": row.get("payload"), "created_at": now,
         })
