@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ class Runtime:
 
 
 _ENGINES: dict[str, Engine] = {}
+#: Alembic's command API is not thread-safe: flows started in threads upgrade one at a time.
+_OPEN_LOCK = threading.Lock()
 
 
 def open_runtime(*, upgrade: bool = True) -> Runtime:
@@ -42,10 +45,11 @@ def open_runtime(*, upgrade: bool = True) -> Runtime:
     settings = get_settings()
     config = load_config(settings.config_path)
     url = settings.warehouse_url
-    if url not in _ENGINES:
-        if upgrade:
-            upgrade_warehouse(url)
-        _ENGINES[url] = create_warehouse_engine(url)
+    with _OPEN_LOCK:
+        if url not in _ENGINES:
+            if upgrade:
+                upgrade_warehouse(url)
+            _ENGINES[url] = create_warehouse_engine(url)
     return Runtime(settings=settings, config=config, engine=_ENGINES[url])
 
 

@@ -199,7 +199,8 @@ def test_new_issue_check_triggers_the_journal_ingest(served: Served, site: Site)
     report("aied.magtech.issue.detected -> aied-ingest (magtech; from the first check's start)",
            runs[0], started)
     assert len(runs) == 1
-    assert runs[0].parameters == {"source": "magtech", "scope": ISSN, "base_url": site.base_url}
+    assert runs[0].parameters == {"source": "magtech", "scope": ISSN, "base_url": site.base_url,
+                                  "max_issues": 1}
     assert runs[0].state.is_completed(), runs[0].state
     site.issue = (2026, 46, 2)
     later = magtech_watch_flow(ISSN)
