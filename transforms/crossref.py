@@ -113,6 +113,9 @@ def work_items(envelope: Any, *, url: str) -> list[Any]:
     return items
 
 
+#: A resolver prefix glued to the start of an abstract (the DOI itself is compared as text:
+#: a pattern per DOI would be compiled for every record).
+_GLUED_DOI_PREFIX = re.compile(r"(?i)^\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)")
 _BARE_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 
 
@@ -230,9 +233,10 @@ def _abstract(item: Mapping[str, Any], *, title: str, doi: str) -> str | None:
         return None
     text = jats_to_text(raw, skip_headings=(title,))
     if text:
-        glued = re.match(r"(?i)^\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)" + re.escape(doi), text)
-        if glued:
-            text = text[glued.end():].strip() or None
+        glued = _GLUED_DOI_PREFIX.match(text)
+        end = glued.end() + len(doi) if glued else 0
+        if glued and text[glued.end():end].lower() == doi.lower():
+            text = text[end:].strip() or None
     return text
 
 

@@ -47,16 +47,46 @@ def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
     columns = list(rows[0])
     if update is None:
         update = [c for c in columns if c not in keys]
+    stmt = _insert(conn, table)
+    if update:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: getattr(stmt.excluded, c) for c in update},
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    if conn.dialect.name == "sqlite":
+        _executemany_sqlite(conn, table, stmt, columns, rows)
+        return
     for part in chunks(rows):
-        stmt = _insert(conn, table)
-        if update:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys),
-                set_={c: getattr(stmt.excluded, c) for c in update},
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
         conn.execute(stmt, list(part))
+
+
+def _executemany_sqlite(conn: Connection, table: Table, stmt: Any, columns: Sequence[str],
+                        rows: Sequence[dict[str, Any]]) -> None:
+    """One compiled statement, values bound as tuples: SQLAlchemy's per-row parameter
+    processing costs more than SQLite's insert itself on large batches.
+
+    Each column's own bind processor (dates, datetimes, booleans, JSON) still converts its
+    values, so what is stored is exactly what ``conn.execute(stmt, rows)`` stores.
+    """
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
+    order = list(compiled.positiontup or ())
+    if sorted(order) != sorted(columns):
+        for part in chunks(rows):  # an unusual statement shape: the general path
+            conn.execute(stmt, list(part))
+        return
+    procs = [table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+             for c in order]
+    plain = all(p is None for p in procs)
+    sql = str(compiled)
+    for part in chunks(rows, 50_000):
+        if plain:
+            data = [tuple(row[c] for c in order) for row in part]
+        else:
+            pairs = list(zip(order, procs, strict=True))
+            data = [tuple(row[c] if p is None else p(row[c]) for c, p in pairs) for row in part]
+        conn.exec_driver_sql(sql, data)
 
 
 def delete_where_in(conn: Connection, table: Table, column: str, values: Sequence[Any]) -> None:
