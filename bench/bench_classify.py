@@ -12,6 +12,10 @@ Usage::
     .venv/bin/python -m bench.bench_classify                   # 100k and 1M records
     .venv/bin/python -m bench.bench_classify --records 100000  # one size
     .venv/bin/python -m bench.bench_classify --records 100000 --ai-share 0.6
+    .venv/bin/python -m bench.bench_classify --records 1000000 --repeat 3  # best of three
+
+Peak RSS is the process's (it includes the synthetic input, about 0.8 GB for a million
+records, and earlier runs); the RSS before classifying is printed next to it.
 """
 
 from __future__ import annotations
@@ -73,8 +77,24 @@ def synthetic_records(n: int, *, ai_share: float = 0.1, seed: int = 42) -> pl.Da
     return frame.with_columns(order=order).sort("order").drop("order")
 
 
-def run(n: int, *, ai_share: float) -> float:
-    """Classify ``n`` synthetic records; print and return records per second (wall clock)."""
+def _current_rss_mb() -> float:
+    """The resident set size now (Linux ``/proc``), else the peak so far."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(n: int, *, ai_share: float, repeat: int = 1) -> float:
+    """Classify ``n`` synthetic records; print and return records per second (wall clock).
+
+    With ``repeat`` > 1 the best of that many runs is reported (the machine may be shared).
+    CPU time counts every thread of this process: it is the steadier figure when other
+    processes compete for the cores, and wall / CPU shows how much of the run was parallel.
+    """
     frame = synthetic_records(n, ai_share=ai_share)
     chars = frame.select(
         pl.sum_horizontal(
@@ -82,17 +102,23 @@ def run(n: int, *, ai_share: float) -> float:
         ).sum()
     ).item()
     taxonomy = load_taxonomy()
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = classify_topics(frame, taxonomy)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    before_mb = _current_rss_mb()
+    best_wall = best_cpu = float("inf")
+    for _ in range(max(1, repeat)):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = classify_topics(frame, taxonomy)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
     positives = int(result["is_ai_education"].sum())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"{n:>9,} records, AI share {ai_share:.0%} ({chars / n:,.0f} chars each): "
-        f"{wall:.2f} s wall = {n / wall:,.0f} records/s; {cpu:.2f} s CPU; "
-        f"{positives:,} classified AI-in-education; peak RSS {peak_mb:,.0f} MB"
+        f"{best_wall:.2f} s wall = {n / best_wall:,.0f} records/s; "
+        f"{best_cpu:.2f} s CPU = {n / best_cpu:,.0f} records/CPU-s; "
+        f"{positives:,} classified AI-in-education; "
+        f"peak RSS {peak_mb:,.0f} MB (RSS before classifying {before_mb:,.0f} MB)"
     )
-    return n / wall
+    return n / best_wall
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,11 +132,14 @@ def main(argv: list[str] | None = None) -> None:
         "--ai-share", type=float, action="append",
         help="share of AI-in-education records (repeatable; default: 0.1 and 0.6)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per size and share; the best is reported"
+    )
     args = parser.parse_args(argv)
     print(f"polars {pl.__version__}, {pl.thread_pool_size()} threads")
     for n in args.records or [100_000, 1_000_000]:
         for share in args.ai_share or [0.1, 0.6]:
-            run(n, ai_share=share)
+            run(n, ai_share=share, repeat=args.repeat)
 
 
 if __name__ == "__main__":

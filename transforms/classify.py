@@ -4,9 +4,10 @@ Vectorised in polars, no Python loop per record. The per-row string work (steps 
 lazy plans over row chunks executed in parallel (``pl.collect_all``); the relational
 post-processing (step 5) runs once per batch on the hits, as integer columns:
 
-1. A pre-gate (see :func:`_pregate_patterns`) tests the raw text with two regular expressions that match whenever the normalised text could contain an
-   AI term: it is a proven superset of the gate of step 3, so only the few records that can
-   hit are normalised (in journal feeds most records are not about AI).
+1. A pre-gate tests the raw text with regular expressions that match whenever the normalised
+   text could contain an AI term (see :func:`_pregate_patterns` for why it is a superset of
+   the gate of step 3), so only records that can hit are normalised: in journal feeds most
+   records are not about AI.
 2. Each text field of those records is normalised (punctuation to spaces, full-width forms to
    ASCII, padded with spaces; Chinese fields get their Latin tokens appended space-separated,
    so "AI辅助" still yields the whole word "AI").
@@ -17,8 +18,9 @@ post-processing (step 5) runs once per batch on the hits, as integer columns:
    pattern ids, which become integer (record, field, rule) hits.
 5. Hits are weighed through small lookup tables built once per call from the taxonomy: every
    (rule, field, cancelled) combination has its weight, its evidence struct and its place in
-   the evidence order precomputed, so sorting the hits is one sort of a single integer key,
-   and the evidence lists are gathers from those tables.
+   the evidence order precomputed, so ordering the hits is one sort of one integer key, the
+   evidence lists are gathers from those tables, and topic hits are only processed for the
+   records found to be AI-in-education.
 
 Scoring (weights and thresholds live in the taxonomy file):
 
@@ -32,8 +34,10 @@ Scoring (weights and thresholds live in the taxonomy file):
 * Topics use their own field weights; a topic is kept when its score reaches 0.5 (raw evidence
   reaches ``topic_half``), at most ``max_topics``; when none does, the best topic alone.
 
-Sums of weights are Kahan sums (polars' grouped ``sum``) taken in a fixed order (the evidence
-order), so results do not depend on thread scheduling or chunking.
+Sums of weights are Kahan sums (as polars' grouped ``sum``) taken in a fixed order: within a
+field in evidence order, over slots strongest first. Results do not depend on thread
+scheduling or chunking, and equal evidence gives equal scores, so tied topics keep the
+taxonomy order (summed in a varying order, ties used to differ in the last bit and swap).
 
 Evidence: ``ai_evidence`` lists AI terms (weight > 0, or 0 when a lookalike cancelled them),
 ``lookalike:<term>`` lookalikes that fired (weight 0) and ``negative:<term>`` negative evidence
@@ -43,7 +47,6 @@ Evidence: ``ai_evidence`` lists AI terms (weight > 0, or 0 when a lookalike canc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import polars as pl
@@ -125,16 +128,18 @@ def classify_topics(
         raise ClassificationInputError(f"input frame must not have a column named {_ROW!r}")
     fields = _present_fields(base)
     if base.height == 0 or not fields:
-        return _with_results(base, None, taxonomy)
-    compiled = _Compiled(taxonomy)
-    texts = base.select(fields)
-    results = [
-        _classify_batch(texts.slice(start, BATCH_ROWS), fields, taxonomy, compiled,
-                        chunk_rows=chunk_rows)
-        .with_columns(pl.col(_ROW) + start)
-        for start in range(0, texts.height, BATCH_ROWS)
-    ]
-    return _with_results(base, pl.concat(results), taxonomy)
+        results = _attach(base.height, _DEFAULTS.clear(), _TOPIC_DEFAULTS.clear())
+    else:
+        compiled = _Compiled(taxonomy)
+        texts = base.select(fields)
+        results = pl.concat([
+            _classify_batch(texts.slice(start, BATCH_ROWS), fields, taxonomy, compiled,
+                            chunk_rows=chunk_rows)
+            for start in range(0, texts.height, BATCH_ROWS)
+        ])
+    return base.hstack(results).with_columns(
+        pl.lit(taxonomy.version, dtype=pl.String).alias("taxonomy_version")
+    )
 
 
 def _classify_batch(
@@ -148,8 +153,7 @@ def _classify_batch(
     """Classify one batch of rows: the text matching runs over parallel row chunks.
 
     Returns:
-        One row per record with relevance evidence: ``_ROW`` (the row in the batch),
-        ``is_ai_education``, ``ai_score``, ``ai_evidence`` and ``topics`` (null when none).
+        The result columns of :data:`OUTPUT_SCHEMA` except the version, one row per input row.
     """
     texts = texts.with_row_index(_ROW)
     size = chunk_rows or max(MIN_CHUNK_ROWS, -(-texts.height // pl.thread_pool_size()))
@@ -157,36 +161,42 @@ def _classify_batch(
         _match(texts.slice(offset, size).lazy(), fields, compiled)
         for offset in range(0, texts.height, size)
     ]
-    hits = _annotate(_drop_contained(pl.concat(pl.collect_all(plans)), compiled), compiled)
-    relevance = _relevance(hits, taxonomy, compiled)
-    topics = _topics(hits, relevance, texts.height, taxonomy, compiled)
-    return relevance.join(topics, on=_ROW, how="left", maintain_order="left")
+    hits = pl.concat(pl.collect_all(plans), rechunk=True)
+    is_topic = pl.col("kind") == _KIND_ID["topic"]
+    # Containment is within a group (kind and topic), so relevance and topic hits are apart;
+    # only the topic hits of AI-in-education records are needed.
+    relevance = _relevance(_drop_contained(hits.filter(~is_topic), compiled), taxonomy, compiled)
+    positive = pl.repeat(False, texts.height, dtype=pl.Boolean, eager=True).scatter(
+        relevance.filter(pl.col("is_ai_education")).get_column(_ROW), True
+    )
+    topic_hits = hits.filter(is_topic & pl.lit(positive).gather(_ROW))
+    topics = _topics(_drop_contained(topic_hits, compiled), taxonomy, compiled)
+    return _attach(texts.height, relevance, topics)
 
 
-def _with_results(
-    base: pl.DataFrame, results: pl.DataFrame | None, taxonomy: Taxonomy
-) -> pl.DataFrame:
-    """Attach per-record results (by row number) to the input; defaults where none."""
-    if results is None or results.height == 0:
-        out = base.with_columns(
-            pl.lit(False, dtype=pl.Boolean).alias("is_ai_education"),
-            pl.lit(0.0, dtype=pl.Float64).alias("ai_score"),
-            pl.lit([], dtype=EVIDENCE_DTYPE).alias("ai_evidence"),
-            pl.lit([], dtype=TOPICS_DTYPE).alias("topics"),
-        )
-    else:
-        # Where each input row's result is (null: none), then one gather per column.
-        position = pl.repeat(None, base.height, dtype=pl.UInt32, eager=True).scatter(
-            results.get_column(_ROW), pl.int_range(results.height, dtype=pl.UInt32, eager=True)
-        )
-        attached = results.drop(_ROW).select(pl.all().gather(position)).with_columns(
-            pl.col("is_ai_education").fill_null(False),
-            pl.col("ai_score").fill_null(0.0),
-            pl.col("ai_evidence").fill_null(pl.lit([], dtype=EVIDENCE_DTYPE)),
-            pl.col("topics").fill_null(pl.lit([], dtype=TOPICS_DTYPE)),
-        )
-        out = base.hstack(attached.select(c for c in OUTPUT_SCHEMA if c != "taxonomy_version"))
-    return out.with_columns(pl.lit(taxonomy.version, dtype=pl.String).alias("taxonomy_version"))
+#: Results of a record without relevance evidence, and of one without topics.
+_DEFAULTS = pl.DataFrame(
+    {"is_ai_education": [False], "ai_score": [0.0], "ai_evidence": [[]]},
+    schema={"is_ai_education": pl.Boolean, "ai_score": pl.Float64,
+            "ai_evidence": EVIDENCE_DTYPE},
+)
+_TOPIC_DEFAULTS = pl.DataFrame({"topics": [[]]}, schema={"topics": TOPICS_DTYPE})
+
+
+def _attach(height: int, relevance: pl.DataFrame, topics: pl.DataFrame) -> pl.DataFrame:
+    """Per-record results (rows ``_ROW`` of ``relevance`` and ``topics``) for all ``height``
+    rows, in row order: one gather per column, pointing rows without results at defaults."""
+    columns = []
+    for results, defaults in ((relevance, _DEFAULTS), (topics, _TOPIC_DEFAULTS)):
+        table = pl.concat([results.select(defaults.columns), defaults], rechunk=True)
+        position = pl.repeat(results.height, height, dtype=pl.UInt32, eager=True)
+        if results.height:
+            position = position.scatter(
+                results.get_column(_ROW),
+                pl.int_range(results.height, dtype=pl.UInt32, eager=True),
+            )
+        columns += table.select(pl.all().gather(position)).get_columns()
+    return pl.DataFrame(columns)
 
 
 def _present_fields(frame: pl.DataFrame) -> list[str]:
@@ -242,7 +252,7 @@ def _regex_word(word: str) -> str:
     return "".join(out)
 
 
-def _pregate_patterns(gate: list[str]) -> tuple[str, str, str, str]:
+def _pregate_patterns(gate: list[str]) -> tuple[str, str, str]:
     """Regexes over raw text that match whenever the normalised text contains a gate pattern.
 
     Why they are a superset: normalisation only replaces punctuation/space runs by one space
@@ -250,20 +260,19 @@ def _pregate_patterns(gate: list[str]) -> tuple[str, str, str, str]:
     word of a pattern occurs in the raw text, the words separated by runs of non-letters
     (non-empty; digits and Chinese can sit between the Latin tokens that Chinese fields append
     space-separated), a leading pattern space becomes "start or a non-letter before" and a
-    trailing one "end or a non-alphanumeric after". A pattern can also straddle the end of a
-    Chinese field's text and its appended tokens: its first words end the raw text and its
-    other words start the first Latin token; ``tail`` and ``head`` catch that case.
+    trailing one "end or a non-alphanumeric after". Unpadded one-word (Chinese) patterns occur
+    in the raw text as they are. A pattern can also straddle the end of a Chinese field's text
+    and its appended tokens: then its first words end the raw text (``tail``).
 
     Args:
         gate: Lower-cased AI patterns (the gate of :func:`_gate`).
 
     Returns:
-        ``(words, han, tail, head)``: multi-word/padded patterns; unpadded single-word (Chinese)
-        patterns; for Chinese fields, pattern beginnings ending the text and pattern
-        continuations starting its first Latin token ("" when none).
+        ``(words, han, tail)``: the Latin patterns (and full-width letters and digits); the
+        unpadded one-word patterns; pattern beginnings that end a text ("" when none).
     """
     sep, before, after = "[^A-Za-z]+", "(?:^|[^A-Za-z])", "(?:[^A-Za-z0-9]|$)"
-    words_alts, han_alts, tails, heads = [], [], set(), set()
+    words_alts, han_alts, tails = [_FULL_WIDTH_ALNUM], [], set()
     for pattern in gate:
         words = [_regex_word(w) for w in pattern.split(" ") if w]
         start = before if pattern.startswith(" ") else ""
@@ -272,27 +281,26 @@ def _pregate_patterns(gate: list[str]) -> tuple[str, str, str, str]:
             han_alts.append(words[0])
             continue
         words_alts.append(start + sep.join(words) + end)
-        for j in range(1, len(words)):
-            tails.add(start + sep.join(words[:j]) + "$")
-            heads.add("^[^A-Za-z]*" + sep.join(words[j:]) + end)
-    words_rx = "|".join([*words_alts, _FULL_WIDTH_ALNUM])
-    han_rx = "|".join(han_alts)
-    return words_rx, han_rx, "|".join(sorted(tails)), "|".join(sorted(heads))
+        tails.update(start + sep.join(words[:j]) + "$" for j in range(1, len(words)))
+    return "|".join(words_alts), "|".join(han_alts), "|".join(sorted(tails))
 
 
 def _pregate(fields: list[str], schema: Mapping[str, pl.DataType], compiled: _Compiled) -> pl.Expr:
-    """True for records whose raw text could pass :func:`_gate` (a superset of it)."""
-    words_rx, han_rx, tail_rx, head_rx = compiled.pregate
-    tests = []
-    for name in fields:
-        raw = _raw_text(schema[name], name)
-        test = raw.str.contains(words_rx)
-        if han_rx:
-            test = test | raw.str.contains(han_rx)
-        if name in _CJK_FIELDS and tail_rx:
-            test = test | (raw.str.contains(tail_rx) & raw.str.contains(head_rx))
-        tests.append(test)
-    return pl.any_horizontal(tests).fill_null(False)
+    """True for records whose raw text could pass :func:`_gate` (a superset of it).
+
+    The fields are tested joined by newlines (one regex call per record is much cheaper than
+    one per field; a pattern spanning two fields only makes the superset a little larger).
+    """
+    words_rx, han_rx, tail_rx = compiled.pregate
+    raw = pl.concat_str(
+        [_raw_text(schema[name], name) for name in fields], separator="\n", ignore_nulls=True
+    )
+    test = raw.str.contains(words_rx)
+    if han_rx:
+        test = test | raw.str.contains(han_rx)
+    tails = [_raw_text(schema[name], name).str.contains(tail_rx)
+             for name in fields if name in _CJK_FIELDS and tail_rx]
+    return pl.any_horizontal(test, *tails).fill_null(False)
 
 
 # --- compiled taxonomy: pattern lists and lookup tables -------------------------------------
@@ -444,7 +452,7 @@ def _match(texts: pl.LazyFrame, fields: list[str], compiled: _Compiled) -> pl.La
     if not compiled.gate:
         return texts.select(
             pl.col(_ROW), pl.lit(0, dtype=pl.UInt8).alias("fid"),
-            pl.lit(0, dtype=pl.UInt32).alias("rid"),
+            pl.lit(0, dtype=pl.UInt32).alias("rid"), pl.lit(0, dtype=pl.UInt8).alias("kind"),
         ).clear()
     schema = texts.collect_schema()
     candidates = (
@@ -452,21 +460,20 @@ def _match(texts: pl.LazyFrame, fields: list[str], compiled: _Compiled) -> pl.La
         .select(_ROW, *[_field_text(schema[name], name).alias(name) for name in fields])
         .filter(_gate(fields, compiled))
     )
-    enum_ci = pl.Enum(compiled.ci)
     parts = []
     for name in fields:
         text = pl.col(name)
-        lists = [
-            text.str.to_lowercase()
-            .str.extract_many(compiled.ci, overlapping=True)
-            .list.eval(pl.element().cast(enum_ci).to_physical().cast(pl.UInt32))
-        ]
-        if compiled.cs:
-            lists.append(
-                text.str.extract_many(compiled.cs, overlapping=True)
-                .list.eval(pl.element().cast(pl.Enum(compiled.cs)).to_physical()
-                           .cast(pl.UInt32) + len(compiled.ci))
-            )
+        lists = []
+        offset = 0
+        for patterns, lower in ((compiled.ci, True), (compiled.cs, False)):
+            if patterns:
+                found = (text.str.to_lowercase() if lower else text).str.extract_many(
+                    patterns, overlapping=True
+                )
+                lists.append(found.list.eval(
+                    pl.element().cast(pl.Enum(patterns)).to_physical().cast(pl.UInt32) + offset
+                ))
+            offset += len(patterns)
         parts.append(
             candidates.select(
                 _ROW,
@@ -480,6 +487,7 @@ def _match(texts: pl.LazyFrame, fields: list[str], compiled: _Compiled) -> pl.La
         .drop_nulls("pid")
         .select(_ROW, "fid", pl.lit(compiled.rids_by_pid).gather("pid").alias("rid"))
         .explode("rid")
+        .with_columns(kind=pl.lit(compiled.kind).gather("rid"))
     )
 
 
@@ -506,10 +514,9 @@ def _drop_contained(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
     return hits.filter(~(place + pl.col("rid")).is_in(contained.implode()))
 
 
-def _annotate(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
-    """Add each hit's rule kind and whether a lookalike in the record cancels it."""
+def _cancelled(hits: pl.DataFrame, compiled: _Compiled) -> pl.Expr:
+    """True for AI terms cancelled by a lookalike found anywhere in the record."""
     n_rules = compiled.n_rules
-    hits = hits.with_columns(kind=pl.lit(compiled.kind).gather("rid"))
     cancelled = (
         hits.filter(pl.col("kind") == _KIND_ID["lookalike"])
         .select(_ROW, "rid")
@@ -517,8 +524,7 @@ def _annotate(hits: pl.DataFrame, compiled: _Compiled) -> pl.DataFrame:
         .select(pl.col(_ROW).cast(pl.UInt64) * n_rules + pl.col("cancelled"))
         .to_series()
     )
-    code = pl.col(_ROW).cast(pl.UInt64) * n_rules + pl.col("rid")
-    return hits.with_columns(cancelled=code.is_in(cancelled.implode()))
+    return (pl.col(_ROW).cast(pl.UInt64) * n_rules + pl.col("rid")).is_in(cancelled.implode())
 
 
 def _half_score(raw: pl.Expr, half: float) -> pl.Expr:
@@ -538,26 +544,60 @@ def _field_sums(values: dict[str, str]) -> list[pl.Expr]:
     return aggs
 
 
-def _slot_total(out: str) -> pl.Expr:
-    """Sum over slots of the stronger language version of each field (fields with hits)."""
-    slots: dict[int, list[pl.Expr]] = {}
-    for name, slot in _SLOT.items():
-        fid = _FIELD_ID[name]
-        value = pl.when(pl.col(f"has_{fid}")).then(pl.col(f"{out}_{fid}"))
-        slots.setdefault(slot, []).append(value)
-    per_slot = [pl.max_horizontal(v) if len(v) > 1 else v[0] for _, v in sorted(slots.items())]
-    return pl.sum_horizontal(per_slot)
+def _with_slot_totals(frame: pl.DataFrame, outs: list[str]) -> pl.DataFrame:
+    """Add, per ``out``, the evidence total: over slots, the stronger language version of each
+    field with hits (``has_<fid>``, ``<out>_<fid>`` from :func:`_field_sums`), summed.
+
+    The slot values are sorted (a sorting network of max/min, absent slots last) and summed
+    strongest first with Kahan compensation, as polars' grouped ``sum`` does: equal evidence
+    gives equal totals whatever fields it came from, so ties between topics are exact.
+    """
+    plan = frame.lazy()
+    absent = float("-inf")
+    for out in outs:
+        slots: dict[int, list[pl.Expr]] = {}
+        for name, slot in _SLOT.items():
+            fid = _FIELD_ID[name]
+            slots.setdefault(slot, []).append(
+                pl.when(pl.col(f"has_{fid}")).then(pl.col(f"{out}_{fid}"))
+            )
+        names = [f"_slot{i}" for i in range(len(slots))]
+        plan = plan.with_columns(
+            (pl.max_horizontal(v) if len(v) > 1 else v[0]).fill_null(absent).alias(name)
+            for name, (_, v) in zip(names, sorted(slots.items()), strict=True)
+        )
+        for i in range(len(names)):
+            for j in range(len(names) - 1 - i):
+                a, b = pl.col(names[j]), pl.col(names[j + 1])
+                plan = plan.with_columns(
+                    pl.max_horizontal(a, b).alias(names[j]),
+                    pl.min_horizontal(a, b).alias(names[j + 1]),
+                )
+        total, carry = pl.col(out), pl.col("_carry")
+        plan = plan.with_columns(pl.lit(0.0).alias(out), pl.lit(0.0).alias("_carry"))
+        for name in names:
+            value = pl.col(name)
+            present = value > absent
+            step = value - carry
+            new_total = total + step
+            plan = plan.with_columns(
+                pl.when(present).then(new_total).otherwise(total).alias(out),
+                pl.when(present).then((new_total - total) - step).otherwise(carry)
+                .alias("_carry"),
+            )
+        plan = plan.drop(*names, "_carry")
+    return plan.collect()
 
 
 def _relevance(hits: pl.DataFrame, taxonomy: Taxonomy, compiled: _Compiled) -> pl.DataFrame:
-    """Per record with relevance hits: is_ai_education, ai_score, ai_evidence."""
+    """Per record with relevance hits (no topic hits): is_ai_education, ai_score, ai_evidence."""
     scoring = taxonomy.scoring
     bits = compiled.rank_bits
-    combo = (pl.col("rid") * _N_FIELDS + pl.col("fid")) * 2 + pl.col("cancelled").cast(pl.UInt32)
+    cancelled = _cancelled(hits, compiled).cast(pl.UInt32)
+    combo = (pl.col("rid") * _N_FIELDS + pl.col("fid")) * 2 + cancelled
     # Evidence order within a record: one integer key (record, then the combo's rank).
     ordered = (
-        hits.filter(pl.col("kind") != _KIND_ID["topic"])
-        .select(pl.col("fid"), combo.alias("combo"), pl.col(_ROW))
+        hits.select(pl.col("fid"), combo.alias("combo"), pl.col(_ROW))
         .with_columns(
             key=pl.col(_ROW).cast(pl.UInt64) * (1 << bits)
             + pl.lit(compiled.rel_rank).gather("combo")
@@ -578,11 +618,11 @@ def _relevance(hits: pl.DataFrame, taxonomy: Taxonomy, compiled: _Compiled) -> p
         *_field_sums({"ai": "ai", "ctx": "context"}),
     )
     ai_score = pl.min_horizontal(
-        _half_score(_slot_total("ai"), scoring.ai_half),
-        _half_score(_slot_total("ctx"), scoring.context_half),
+        _half_score(pl.col("ai"), scoring.ai_half),
+        _half_score(pl.col("ctx"), scoring.context_half),
     ).round(4)
     # AI, lookalike and negative terms first, then the strongest context terms.
-    return per_record.select(
+    return _with_slot_totals(per_record, ["ai", "ctx"]).select(
         _ROW,
         (ai_score >= scoring.relevance_threshold).alias("is_ai_education"),
         ai_score.alias("ai_score"),
@@ -591,26 +631,18 @@ def _relevance(hits: pl.DataFrame, taxonomy: Taxonomy, compiled: _Compiled) -> p
     )
 
 
-def _topics(
-    hits: pl.DataFrame,
-    relevance: pl.DataFrame,
-    height: int,
-    taxonomy: Taxonomy,
-    compiled: _Compiled,
-) -> pl.DataFrame:
-    """Per AI-in-education record: the selected topics with score and evidence."""
+def _topics(hits: pl.DataFrame, taxonomy: Taxonomy, compiled: _Compiled) -> pl.DataFrame:
+    """Per record with topic hits: the selected topics with score and evidence."""
     scoring = taxonomy.scoring
     bits = compiled.rank_bits
     n_topics = compiled.n_topics
-    positive = pl.repeat(False, height, dtype=pl.Boolean, eager=True).scatter(
-        relevance.filter(pl.col("is_ai_education")).get_column(_ROW), True
-    )
     combo = pl.col("rid") * _N_FIELDS + pl.col("fid")
     group = pl.col(_ROW).cast(pl.UInt64) * n_topics + pl.lit(compiled.tid).gather("rid")
     ordered = (
-        hits.filter((pl.col("kind") == _KIND_ID["topic"]) & pl.lit(positive).gather(_ROW))
-        .select(pl.col("fid"), combo.alias("combo"), group.alias("group"))
-        .with_columns(key=pl.col("group") * (1 << bits) + pl.lit(compiled.topic_rank).gather("combo"))
+        hits.select(pl.col("fid"), combo.alias("combo"), group.alias("group"))
+        .with_columns(
+            key=pl.col("group") * (1 << bits) + pl.lit(compiled.topic_rank).gather("combo")
+        )
         .sort("key")
         .with_columns(
             pl.col("group").set_sorted(),
@@ -618,15 +650,15 @@ def _topics(
             evidence=pl.lit(compiled.topic_evidence).gather("combo"),
         )
     )
-    per_topic = (
+    per_topic = _with_slot_totals(
         ordered.group_by("group", maintain_order=True)
-        .agg(pl.col("evidence"), *_field_sums({"raw": "w"}))
-        .select(
-            (pl.col("group") // n_topics).cast(pl.UInt32).alias(_ROW),
-            (pl.col("group") % n_topics).cast(pl.UInt8).alias("tid"),
-            _slot_total("raw").alias("raw"),
-            "evidence",
-        )
+        .agg(pl.col("evidence"), *_field_sums({"raw": "w"})),
+        ["raw"],
+    ).select(
+        (pl.col("group") // n_topics).cast(pl.UInt32).alias(_ROW),
+        (pl.col("group") % n_topics).cast(pl.UInt8).alias("tid"),
+        "raw",
+        "evidence",
     )
     # Ranked by evidence within a record, the best topic is rank 1; when any topic reaches
     # the threshold the best one does, so the fallback is simply rank 1.

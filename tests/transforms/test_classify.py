@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import random
 from pathlib import Path
 
 import polars as pl
@@ -534,3 +537,131 @@ def test_malformed_taxonomy_fails_loudly(tmp_path, old, new, message):
 def test_missing_taxonomy_file_fails_loudly(tmp_path):
     with pytest.raises(TaxonomyError, match="not found"):
         load_taxonomy(tmp_path / "v9.toml")
+
+
+# --- fast path: same results as the reference implementation, deterministic ----------------
+
+#: SHA-256 of the result columns (as JSON rows) produced by the implementation before the
+#: pre-gate and lookup-table fast path (commit c3a8ebb, ``git show c3a8ebb:transforms/
+#: classify.py``), which gives the same results on these inputs in every run. A change to the
+#: taxonomy or the scoring changes them: compare with that implementation, then update.
+REFERENCE_DIGESTS = {
+    "dev": "3aa8275fcdd4431759076dcbb5676fb9f869de7f30c64fadcc9f53cf3fa814d8",
+    "holdout": "ce8f87f3de767489551cbb08b6f3deee6c29756a767639349a382ef923c85007",
+    "mixed": "e6bf357ccbc775751ca34eab7d857e15fdca0137053f800f7fa18042ec11e569",
+}
+_PIECES = ("ＡＩ", "ＧＰＴ－４", "\u212anowledge graph", "İ", "基于AI的", "GPT-4模型", "3AI辅助",
+           "machine学习learning", "(AI)", "A.I.", "AI/ML", "“AI”", "mL/h", "Shanghai", "html",
+           "training", "e-learning", "k-means", "GPT 3.5", "学生", "教学", "，", "。", "—", "\n")
+_SEPARATORS = (" ", " ", "", "-", ", ", " (", ") ", "中", "\t", " ; ", "／")
+_TEXT_SCHEMA = {
+    "title": pl.String, "title_zh": pl.String, "abstract": pl.String, "abstract_zh": pl.String,
+    "keywords": pl.List(pl.String), "section": pl.String, "subjects": pl.List(pl.String),
+}
+
+
+def _mixed_records(n: int, *, seed: int) -> pl.DataFrame:
+    """Gold records with taxonomy terms, Chinese, full-width forms, lookalikes and odd
+    separators spliced into their fields, plus sections and subjects (deterministic)."""
+    rng = random.Random(seed)
+    gold = read_gold_jsonl((GOLD / "dev.jsonl").read_bytes()).to_dicts()
+    terms = [rule.term.rstrip("*") for rule in load_taxonomy().rules]
+
+    def splice(text: str | None, k: int) -> str | None:
+        if rng.random() < 0.3:
+            return text
+        words = (text or "").split(" ")
+        for _ in range(rng.randint(1, k)):
+            piece = rng.choice(terms) if rng.random() < 0.6 else rng.choice(_PIECES)
+            words.insert(rng.randint(0, len(words)), rng.choice(_SEPARATORS) + piece)
+        return " ".join(words)
+
+    rows = []
+    for _ in range(n):
+        source = rng.choice(gold)
+        row = {name: splice(source[name], 3) if rng.random() < 0.8 else None
+               for name in ("title", "title_zh", "abstract", "abstract_zh")}
+        row["keywords"] = [splice(k, 1) for k in (source["keywords"] or [])][: rng.randint(0, 6)]
+        row["section"] = splice(None, 2) if rng.random() < 0.2 else None
+        row["subjects"] = [splice(None, 1) for _ in range(rng.randint(0, 3))] or None
+        rows.append(row)
+    return pl.DataFrame(rows, schema=_TEXT_SCHEMA)
+
+
+def _digest(frame: pl.DataFrame) -> str:
+    rows = frame.select(list(OUTPUT_SCHEMA)).to_dicts()
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_DIGESTS))
+def test_results_are_identical_to_the_reference_implementation(taxonomy, name):
+    if name == "mixed":
+        frame = _mixed_records(4000, seed=2)
+    else:
+        frame = read_gold_jsonl((GOLD / f"{name}.jsonl").read_bytes())
+    assert _digest(classify_topics(frame, taxonomy)) == REFERENCE_DIGESTS[name]
+
+
+def test_results_on_mixed_records_do_not_depend_on_chunks_or_batches(taxonomy, monkeypatch):
+    frame = _mixed_records(1500, seed=5)
+    whole = classify_topics(frame, taxonomy)
+    assert whole["is_ai_education"].sum() > 100
+    assert classify_topics(frame, taxonomy, chunk_rows=97).equals(whole)
+    monkeypatch.setattr(classify_module, "BATCH_ROWS", 211)
+    assert classify_topics(frame, taxonomy, chunk_rows=500).equals(whole)
+
+
+def test_tied_topics_are_ordered_as_in_the_taxonomy_in_every_run(taxonomy):
+    # assessment and curriculum-literacy get equal evidence (0.7 + 0.42 + 0.245) from
+    # different fields; summed in another order the floats differed by one unit in the last
+    # place, and the order of the two topics changed from run to run.
+    record = {
+        "title": "ChatGPT written assessment for medical students", "title_zh": None,
+        "abstract": None, "abstract_zh": "命题 literacy", "keywords": ["awareness"],
+        "section": "能力框架", "subjects": ["监考"],
+    }
+    frame = pl.DataFrame([record] * 40, schema=_TEXT_SCHEMA)
+    seen = set()
+    for chunk_rows in (None, 1, 7, None):
+        out = classify_topics(frame, taxonomy, chunk_rows=chunk_rows)
+        seen |= {tuple((t["topic"], t["score"]) for t in topics) for topics in out["topics"]}
+    assert seen == {(("assessment", 0.6118), ("curriculum-literacy", 0.6118), ("genai-llm", 0.5))}
+
+
+def test_pregate_passes_every_record_the_gate_passes(taxonomy):
+    # The raw-text pre-gate must be a superset of the gate on normalised text: words glued to
+    # Chinese or digits, full-width forms, odd separators, patterns split across list items.
+    compiled = classify_module._Compiled(taxonomy)
+    words = sorted({w for pattern in compiled.gate for w in pattern.split()})
+    words += [w.upper() for w in words] + [w.title() for w in words]
+    separators = [" ", "", "-", "中", "3", "\n", "(", "ｘ", " ; ", "，", "  ", ". ", " - ", "_",
+                  "é", "\u212a", "Ａ"]
+    rng = random.Random(11)
+
+    def text() -> str:
+        out = rng.choice(words + list(_PIECES))
+        for _ in range(rng.randint(0, 3)):
+            out += rng.choice(separators) + rng.choice(words + list(_PIECES))
+        return out
+
+    rows = []
+    for _ in range(20_000):
+        field = rng.choice(list(_TEXT_SCHEMA))
+        value = [text() for _ in range(rng.randint(1, 3))] if field in {"keywords", "subjects"} \
+            else text()
+        rows.append({field: value})
+    frame = pl.DataFrame(rows, schema=_TEXT_SCHEMA)
+    fields = classify_module._present_fields(frame)
+    pregate = frame.select(classify_module._pregate(fields, frame.schema, compiled)).to_series()
+    gate = frame.select(
+        classify_module._field_text(frame.schema[name], name).alias(name) for name in fields
+    ).select(classify_module._gate(fields, compiled)).to_series()
+    assert 2_000 < gate.sum() < pregate.sum() < 20_000
+    assert frame.filter(gate & ~pregate).to_dicts() == []
+
+
+def test_pattern_straddling_a_chinese_field_and_its_latin_tokens_is_found(taxonomy):
+    # "… machine" ends the text and "learning" is its first Latin token: the normalised text
+    # " learning 中文 machine learning machine " holds "machine learning".
+    row = classify(taxonomy, title_zh="learning 中文 machine")
+    assert {"term": "machine learning", "field": "title_zh", "weight": 1.0} in row["ai_evidence"]
