@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from sources.http import FetchedResponse, Throttle
+from sources.http import FetchedResponse, RateLimitExhaustedError, Throttle
 from sources.landing import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,9 @@ class LandedBatch:
     count: int
     statuses: dict[int, int]
     watermark: str
+    #: Set when the provider said its budget is spent: the batch holds what came before,
+    #: the watermark must not move, and the source waits until this time.
+    budget_exhausted_until: datetime | None = None
 
 
 def incremental_since(watermark: str | None, *, overlap_days: int) -> date | None:
@@ -145,13 +148,21 @@ def land_stream(stream: Iterator[FetchedResponse], *, data_dir: Path, request: E
               **{k: v for k, v in request.options.items() if isinstance(v, str | int | float)}}
     statuses: dict[int, int] = {}
     writer = BatchWriter(data_dir, request.source, params=_jsonable(params))
+    exhausted_until: datetime | None = None
     try:
         with writer:
-            for response in stream:
-                writer.add(response)
-                statuses[response.status] = statuses.get(response.status, 0) + 1
-                if on_response is not None:
-                    on_response(response)
+            try:
+                for response in stream:
+                    writer.add(response)
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+                    if on_response is not None:
+                        on_response(response)
+            except RateLimitExhaustedError as exc:
+                # What came before the 429 is complete and valid: keep it as the batch.
+                exhausted_until = exc.reset_at
+                log.warning("%s budget spent after %d response(s) (%s); landing what came "
+                            "before and pausing the source until %s", request.source,
+                            len(writer.files), exc, exhausted_until)
     except Exception as exc:
         # Source errors are already redacted (no keys, no contact address).
         log.error("%s ingest of %s failed after %d response(s); batch %s stays incomplete "
@@ -162,7 +173,8 @@ def land_stream(stream: Iterator[FetchedResponse], *, data_dir: Path, request: E
              len(writer.files), writer.path)
     return LandedBatch(source=request.source, scope=request.scope, batch_id=writer.batch_id,
                        path=writer.path, count=len(writer.files), statuses=statuses,
-                       watermark=started.date().isoformat())
+                       watermark=started.date().isoformat(),
+                       budget_exhausted_until=exhausted_until)
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +84,31 @@ def ingest_flow(source: str, scope: str | None = None, base_url: str | None = No
     rt.ensure_limits(runtime.config, [source])
     request = build_request(runtime, source, scope, base_url=base_url, since=since, full=full,
                             max_pages=max_pages, max_issues=max_issues)
+    old_watermark, state = get_watermark(runtime.engine, source, request.scope)
+    paused_until = state.get("paused_until")
+    if paused_until and datetime.fromisoformat(paused_until) > datetime.now(UTC):
+        get_run_logger().warning("source=%s scope=%s: budget spent, paused until %s; "
+                                 "nothing fetched", source, request.scope, paused_until)
+        return {"source": source, "scope": request.scope, "skipped": True,
+                "paused_until": paused_until}
     batch = fetch_and_land(request, runtime.settings.data_dir, is_shared_rate=True)
-    set_watermark(runtime.engine, source, batch.scope, batch.watermark,
-                  {"last_batch": batch.batch_id})
+    if batch.budget_exhausted_until is not None:  # incomplete harvest: the window stays open
+        paused = batch.budget_exhausted_until.isoformat()
+        set_watermark(runtime.engine, source, batch.scope, old_watermark,
+                      {"last_batch": batch.batch_id, "paused_until": paused})
+        get_run_logger().warning("source=%s scope=%s: budget spent; batch %s holds %d "
+                                 "responses; paused until %s", source, batch.scope,
+                                 batch.batch_id, batch.count, paused)
+    else:
+        set_watermark(runtime.engine, source, batch.scope, batch.watermark,
+                      {"last_batch": batch.batch_id})
     summary = {"source": source, "scope": batch.scope, "batch_id": batch.batch_id,
                "batch_path": str(batch.path), "count": batch.count,
                "since": since.isoformat() if since else request.since and request.since.isoformat(),
-               "watermark": batch.watermark}
+               "watermark": batch.watermark if batch.budget_exhausted_until is None
+               else old_watermark,
+               "paused_until": batch.budget_exhausted_until and
+               batch.budget_exhausted_until.isoformat()}
     if emit_event:
         rt.emit(rt.EVENT_BATCH_LANDED, resource_id=f"aied.batch.{batch.batch_id}",
                 payload=summary)
