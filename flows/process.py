@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 
 from flows import runtime as rt
+from flows.progress import stage_progress
 from flows.steps import QualityGateError, process_batch
 from sources.landing import read_manifest
 from warehouse.load import RunInfo
@@ -28,8 +29,10 @@ def process_task(batch_path: Path, run: RunInfo, *, validation_engine: str) -> d
     env = rt.open_runtime()
     taxonomy = load_taxonomy()
     upsert_topics(env.engine, topic_rows(taxonomy.version, taxonomy.topics))
-    with concurrency(rt.WAREHOUSE_LOAD_LIMIT, occupy=1, strict=False):
+    with (concurrency(rt.WAREHOUSE_LOAD_LIMIT, occupy=1, strict=False),
+          stage_progress(f"processing {run.source} batch {run.batch_id}") as on_stage):
         outcome = process_batch(batch_path, data_dir=env.settings.data_dir, engine=env.engine,
+                                on_stage=on_stage,
                                 run=run, validation_engine=validation_engine,
                                 secrets=env.settings.secrets)
     return {**outcome.as_dict(), "quality": outcome.quality}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -246,8 +247,11 @@ class ProcessOutcome:
 
 def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunInfo,
                   today: date | None = None, validation_engine: str = "gx",
-                  secrets: tuple[str, ...] = ()) -> ProcessOutcome:
+                  secrets: tuple[str, ...] = (),
+                  on_stage: Callable[[str], None] = lambda _stage: None) -> ProcessOutcome:
     """Parse, normalise, deduplicate, classify, validate and load one landed batch.
+
+    ``on_stage`` is told each stage as it starts (the CLI shows it to a person watching).
 
     Raises:
         QualityGateError: A batch-level expectation failed (the run is recorded as failed).
@@ -256,10 +260,14 @@ def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunI
     from transforms.classify import classify_topics, load_taxonomy
 
     taxonomy = load_taxonomy()
+    on_stage("parse")
     parsed = parse_batch(batch_path, data_dir, secrets=secrets)
+    on_stage(f"normalise and deduplicate {parsed.records.height:,} records")
     records, repeats = prepare_records(parsed.records)
     records, oversize = oversize_quarantine(records)
+    on_stage(f"classify {records.height:,} records")
     classified = classify_topics(records, taxonomy)
+    on_stage("validate")
     allowed = frozenset(t.slug for t in taxonomy.topics)
     passed, bad, failures, summaries = validate_records(
         classified, allowed_topics=allowed, today=today, engine_name=validation_engine)
@@ -269,6 +277,7 @@ def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunI
         raise QualityGateError(message, failures=failures)
     # A record failing several expectations is one quarantined record with several rows.
     failed_records = len({row["source_id"] for row in bad + oversize})
+    on_stage(f"load {passed.height:,} records in one transaction")
     try:
         result = load_batch(
             engine, passed.select(records.columns), run=run,
