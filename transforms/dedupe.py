@@ -132,7 +132,12 @@ def assign_publications(
         right = ident.filter(pl.all_horizontal(pl.col(m_keys).is_not_null())).unique(
             m_keys, keep="first")
         left = remaining.filter(pl.all_horizontal(pl.col(keys).is_not_null()))
-        take(left.join(right, left_on=keys, right_on=m_keys, how="left"), rule)
+        joined = left.join(right, left_on=keys, right_on=m_keys, how="left")
+        if rule == "title":  # two different DOIs are two works, however alike the titles
+            joined = joined.with_columns(
+                pl.when(_doi_conflict("doi", "m_doi")).then(None)
+                .otherwise(pl.col("m_pub_id")).alias("m_pub_id"))
+        take(joined, rule)
     fuzzy = _fuzzy_title_matches(remaining, identities, title_threshold)
     if fuzzy.height:
         found.append(fuzzy)
@@ -149,6 +154,11 @@ def assign_publications(
     return _unify_within_batch(out)
 
 
+def _doi_conflict(left: str, right: str) -> pl.Expr:
+    return (pl.col(left).is_not_null() & pl.col(right).is_not_null()
+            & (pl.col(left) != pl.col(right)))
+
+
 def _fuzzy_title_matches(remaining: pl.DataFrame, identities: pl.DataFrame,
                          threshold: float) -> pl.DataFrame:
     """Fuzzy title within the same year and journal (blocking keeps this near-linear)."""
@@ -160,23 +170,26 @@ def _fuzzy_title_matches(remaining: pl.DataFrame, identities: pl.DataFrame,
     probes = remaining.filter(has_block)
     if candidates.height == 0 or probes.height == 0:
         return pl.DataFrame(schema=schema)
-    blocks: dict[tuple[int, str | None], list[tuple[str, str, str, str]]] = {}
-    for pub_id, source, source_id, title_key, year, journal in candidates.select(
-        "pub_id", "source", "source_id", "title_key", "pub_year", "journal_key"
+    blocks: dict[tuple[int, str | None], list[tuple[str, str, str, str, str | None]]] = {}
+    for pub_id, source, source_id, title_key, year, journal, doi in candidates.select(
+        "pub_id", "source", "source_id", "title_key", "pub_year", "journal_key", "doi"
     ).iter_rows():
-        blocks.setdefault((year, journal), []).append((title_key, pub_id, source, source_id))
+        blocks.setdefault((year, journal), []).append(
+            (title_key, pub_id, source, source_id, doi))
     rows = []
-    for row, title_key, year, journal in probes.select(
-        "_row", "title_key", "pub_year", "journal_key"
+    for row, title_key, year, journal, doi in probes.select(
+        "_row", "title_key", "pub_year", "journal_key", "doi"
     ).iter_rows():
-        pool = blocks.get((year, journal), [])
+        # Two different DOIs are two works, however alike the titles.
+        pool = [p for p in blocks.get((year, journal), [])
+                if doi is None or p[4] is None or p[4] == doi]
         if not pool:
             continue
         best = process.extractOne(title_key, [p[0] for p in pool], scorer=fuzz.ratio,
                                   score_cutoff=threshold)
         if best is not None:
             _, score, index = best
-            _, pub_id, source, source_id = pool[index]
+            _, pub_id, source, source_id, _ = pool[index]
             rows.append((row, pub_id, "title", score / 100.0, source, source_id))
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -188,19 +201,24 @@ def _unify_within_batch(frame: pl.DataFrame) -> pl.DataFrame:
     merge into it (rule doi/pmid/title, matched_source/matched_source_id naming the first).
     """
     out = frame
-    for key, cols in (("doi", ["doi"]), ("pmid", ["pmid"]),
-                      ("title_key", ["title_key", "pub_year", "journal_key"])):
+    for cols in (["doi"], ["pmid"], ["title_key", "pub_year", "journal_key"]):
         first = (
             out.filter(pl.all_horizontal(pl.col(cols).is_not_null()))
             .group_by(cols, maintain_order=True)
-            .agg(pl.col("pub_id").first().alias("_first"), pl.len().alias("_n"))
-            .filter(pl.col("_n") > 1)
+            .agg(pl.col("pub_id").first().alias("_first"), pl.len().alias("_n"),
+                 pl.col("doi").drop_nulls().n_unique().alias("_dois"))
+            # Two different DOIs under one title are two works, however alike the titles.
+            .filter((pl.col("_n") > 1) & (pl.col("_dois") <= 1))
+            .drop("_dois")
         )
         if first.height == 0:
             continue
         out = out.join(first.select(*cols, "_first"), on=cols, how="left",
                        nulls_equal=False).with_columns(
-            pl.coalesce(pl.col("_first"), pl.col("pub_id")).alias("pub_id"),
+            # A record already placed in the warehouse by its own match keeps its place.
+            pl.when(pl.col("match_rule") == "new")
+            .then(pl.coalesce(pl.col("_first"), pl.col("pub_id")))
+            .otherwise(pl.col("pub_id")).alias("pub_id"),
         ).drop("_first")
     position = pl.int_range(pl.len()).over("pub_id")
     head = out.group_by("pub_id", maintain_order=True).agg(

@@ -132,3 +132,23 @@ def test_later_records_of_a_batch_publication_are_merges_with_their_match():
     assert (rows["b"]["match_rule"], rows["b"]["matched_source_id"]) == ("title", "a")
     assert (rows["d"]["match_rule"], rows["d"]["matched_source_id"]) == ("doi", "c")
     assert rows["b"]["pub_id"] == rows["a"]["pub_id"]
+
+
+def test_titles_never_merge_two_different_dois():
+    same = {"title_zh": "人工智能在医学教育中的应用研究", "published_date": date(2024, 1, 1),
+            "journal_issn": "1673-677X"}
+    identities = _identities([{
+        "pub_id": "pub_a", "source": "magtech", "source_id": "a", "doi": "10.3760/a",
+        "pmid": None, "title_key": "人工智能在医学教育中的应用研究", "pub_year": 2024,
+        "journal_key": "1673-677X"}])
+    frame = _records([
+        {"source": "crossref", "source_id": "10.3760/b", "doi": "10.3760/b", **same},
+        {"source": "crossref", "source_id": "10.3760/c", "doi": "10.3760/c",
+         **{**same, "title_zh": "人工智能在医学教育中的应用研宄"}},
+        {"source": "files", "source_id": "f", **same},
+    ])
+    out = assign_publications(frame, identities)
+    rows = {r["source_id"]: r for r in out.iter_rows(named=True)}
+    assert rows["10.3760/b"]["match_rule"] == "new" and rows["10.3760/c"]["match_rule"] == "new"
+    assert len({rows["10.3760/b"]["pub_id"], rows["10.3760/c"]["pub_id"], "pub_a"}) == 3
+    assert (rows["f"]["match_rule"], rows["f"]["pub_id"]) == ("title", "pub_a")
