@@ -207,6 +207,9 @@ def _heading(parts: list[str]) -> str:
     return joined if joined[-1] in ".?!" else f"{joined}:"
 
 
+_NAMELESS_MARKED_SECTION = re.compile(r"<!\[(?![A-Za-z])")
+
+
 def jats_to_text(
     markup: str | None,
     *,
@@ -230,7 +233,8 @@ def jats_to_text(
         text = _tidy(markup)
     else:
         parser = _TextExtractor()
-        parser.feed(markup)
+        # html.parser asserts on a marked section without a name ("<![:"): make it text.
+        parser.feed(_NAMELESS_MARKED_SECTION.sub("&lt;![", markup))
         skip = {_heading_key(h) for h in (*GENERIC_HEADINGS, *skip_headings) if h}
         text = _join(parser.finish(), skip, paragraph_separator)
     text = nfkc_latin(text).strip() if text else text

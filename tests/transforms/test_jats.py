@@ -116,3 +116,8 @@ def test_chinese_punctuation_is_kept() -> None:
 def test_arbitrary_markup_never_raises(markup: str) -> None:
     text = jats_to_text(markup)
     assert text is None or (text == text.strip() and "\n\n" not in text)
+
+
+def test_a_nameless_marked_section_is_text_not_a_crash():
+    assert jats_to_text("<![:") == "<![:"
+    assert jats_to_text("<jats:p>a <![: b</jats:p>") == "a <![: b"
