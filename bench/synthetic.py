@@ -45,7 +45,7 @@ SOURCES: tuple[str, ...] = ("crossref", "openalex", "pubmed")
 SOURCE_SHARES: dict[str, float] = {"crossref": 0.45, "openalex": 0.45, "pubmed": 0.10}
 PAGE_SIZES: dict[str, int] = {"crossref": 1000, "openalex": 100, "pubmed": 500}
 #: Records per landed batch (a backfill lands several batches per source).
-DEFAULT_BATCH_RECORDS = 250_000
+DEFAULT_BATCH_RECORDS = 100_000
 #: Of a source's records: repeated inside their batch, and bad rows.
 REPEAT_SHARE = 0.005
 BAD_SHARE = 0.01
