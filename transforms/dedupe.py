@@ -30,7 +30,8 @@ IDENTITY_SCHEMA: dict[str, pl.DataType] = {
 MATCH_COLUMNS = ("pub_id", "match_rule", "match_score", "matched_source", "matched_source_id")
 
 
-def _title_key_expr(column: str) -> pl.Expr:
+def title_key_expr(column: str) -> pl.Expr:
+    """The matching key of a title-like column: NFKC, lower-case, letters and digits only."""
     return (
         pl.col(column).str.normalize("NFKC").str.to_lowercase()
         .str.replace_all(r"[^\p{L}\p{N}]", "")
@@ -39,12 +40,12 @@ def _title_key_expr(column: str) -> pl.Expr:
 
 def with_match_keys(frame: pl.DataFrame) -> pl.DataFrame:
     """Add ``title_key``, ``pub_year``, ``journal_key`` and ``pub_key`` to a canonical frame."""
-    title_key = pl.coalesce(_title_key_expr("title_zh"), _title_key_expr("title"))
+    title_key = pl.coalesce(title_key_expr("title_zh"), title_key_expr("title"))
     out = frame.with_columns(
         pl.when(title_key.str.len_chars() > 0).then(title_key).alias("title_key"),
         pl.col("published_date").dt.year().cast(pl.Int32).alias("pub_year"),
-        pl.coalesce(pl.col("journal_issn"), _title_key_expr("journal_title"),
-                    _title_key_expr("journal_title_zh")).alias("journal_key"),
+        pl.coalesce(pl.col("journal_issn"), title_key_expr("journal_title"),
+                    title_key_expr("journal_title_zh")).alias("journal_key"),
     )
     hashed = pl.concat_str(
         [pl.col("title_key").fill_null(""), pl.col("pub_year").cast(pl.String).fill_null(""),

@@ -20,7 +20,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, func, select
 
 from transforms.canonical import CANONICAL_COLUMNS, CANONICAL_SCHEMA
-from transforms.dedupe import IDENTITY_SCHEMA, assign_publications
+from transforms.dedupe import IDENTITY_SCHEMA, assign_publications, title_key_expr
 from transforms.merge import merge_source_records, single_source_publications
 from warehouse import schema as s
 from warehouse.upsert import chunks, delete_where_in, delete_where_pairs, upsert_rows
@@ -111,8 +111,7 @@ def read_identities(conn: Connection) -> pl.DataFrame:
               "pub_year": pl.Int32, "journal_issn": pl.String, "journal_title": pl.String,
               "content_hash": pl.String, "match_rule": pl.String}
     frame = pl.DataFrame(rows, schema=schema, orient="row")
-    key = lambda c: (pl.col(c).str.normalize("NFKC").str.to_lowercase()  # noqa: E731
-                     .str.replace_all(r"[^\p{L}\p{N}]", ""))
+    key = title_key_expr  # the same keys the batch side gets from with_match_keys
     return frame.with_columns(
         pl.coalesce(key("title_zh"), key("title")).alias("title_key"),
         pl.coalesce(pl.col("journal_issn"), key("journal_title")).alias("journal_key"),
