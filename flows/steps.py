@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from datetime import date
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +22,21 @@ import polars as pl
 from sqlalchemy import Engine
 
 from sources.http import redact_text
-from sources.landing import iter_bodies, raw_ref, read_manifest
-from transforms.canonical import CANONICAL_COLUMNS
+from sources.landing import LandedFile, Manifest, iter_bodies, raw_ref, read_manifest
+from transforms.canonical import CANONICAL_COLUMNS, ndjson_lines
 from transforms.dedupe import drop_repeated_records, with_match_keys
 from transforms.normalise import normalise_records
 from transforms.parsing import PayloadError, get_parser
+from transforms.perf import paused_gc
 from warehouse.load import LoadError, LoadResult, RunInfo, load_batch, record_failed_run
 
 log = logging.getLogger(__name__)
 
 #: Landed kinds that carry navigation, not records (a listing page has no record in it).
 NAVIGATION_KINDS = frozenset({"robots", "listing", "esearch", "identify"})
+#: A batch with at least this many landed bytes is parsed by several processes.
+PARALLEL_PARSE_MIN_BYTES = 32 * 2**20
+MAX_PARSE_WORKERS = 8
 
 
 class QualityGateError(RuntimeError):
@@ -53,8 +62,9 @@ class ParsedBatch:
         return self.records.height + len(self.quarantine)
 
 
-def parse_batch(batch_path: Path, data_dir: Path, *,
-                secrets: tuple[str, ...] = ()) -> ParsedBatch:
+def parse_batch(batch_path: Path, data_dir: Path, *, secrets: tuple[str, ...] = (),
+                workers: int | None = None,
+                parallel_min_bytes: int = PARALLEL_PARSE_MIN_BYTES) -> ParsedBatch:
     """Parse every landed body of a complete batch with its source's parser.
 
     A body that answered an error status, or that its parser cannot read, becomes one
@@ -62,62 +72,169 @@ def parse_batch(batch_path: Path, data_dir: Path, *,
     the batch goes on. Error pages often quote the request (its query, the User-Agent with
     the contact address): their snippet is stored with ``secrets``, secret query parameters
     and e-mail addresses redacted.
+
+    A batch of at least ``parallel_min_bytes`` landed bytes is split into runs of bodies
+    parsed at once by ``workers`` processes (this one included; default: one per CPU); the
+    result is the same frame, in the same order, as parsing body after body.
     """
     manifest = read_manifest(batch_path)
-    parse = get_parser(manifest.source)
-    frames: list[pl.DataFrame] = []
-    quarantine: list[dict[str, Any]] = []
-    for landed, body in iter_bodies(batch_path, manifest):
-        ref = raw_ref(batch_path, data_dir, landed.name)
-        if landed.kind in NAVIGATION_KINDS:
-            continue
-        if landed.status >= 400:
-            quarantine.append({
-                "stage": "fetch", "raw_ref": ref, "expectation": None,
-                "reason": f"HTTP {landed.status} for {landed.url}",
-                "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
-                "source_id": landed.url,
-            })
-            log.warning("batch %s: %s answered HTTP %d; quarantined", manifest.batch_id,
-                        landed.url, landed.status)
-            continue
-        try:
-            parsed = parse(body, kind=landed.kind, url=landed.url, raw_ref=ref)
-        except PayloadError as exc:
-            quarantine.append({
-                "stage": "parse", "raw_ref": ref, "expectation": None,
-                "reason": redact_text(str(exc), secrets),
-                "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
-                "source_id": landed.url,
-            })
-            log.warning("batch %s: cannot parse %s: %s", manifest.batch_id, ref, exc)
-            continue
-        except Exception as exc:  # a parser bug must not sink the other bodies of the batch
-            reason = f"parser crashed: {type(exc).__name__}: {exc}"
-            quarantine.append({
-                "stage": "parse", "raw_ref": ref, "expectation": None,
-                "reason": redact_text(reason, secrets)[:4000],
-                "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
-                "source_id": landed.url,
-            })
-            log.exception("batch %s: the %s parser crashed on %s; body quarantined",
-                          manifest.batch_id, manifest.source, ref)
-            continue
-        frames.append(parsed.records)
-        quarantine.extend(
-            {"stage": "parse", "raw_ref": r.raw_ref, "expectation": None, "reason": r.reason,
-             "payload": r.payload[:4000],
-             "source_id": landed.url if len(parsed.rejects) == 1 and parsed.records.height == 0
-             else None}
-            for r in parsed.rejects
-        )
-    records = pl.concat(frames, how="vertical_relaxed") if frames else None
-    if records is None:
+    get_parser(manifest.source)  # an unknown source fails here, before any work starts
+    landed_bytes = sum(f.bytes for f in manifest.files)
+    count = parse_workers(workers) if landed_bytes >= parallel_min_bytes else 1
+    runs = split_files(manifest.files, count)
+    if len(runs) > 1:
+        pool = worker_pool(len(runs) - 1)
+        futures = [pool.submit(parse_files, batch_path, data_dir,
+                               replace(manifest, files=run), secrets) for run in runs[1:]]
+        parts = [parse_files(batch_path, data_dir, replace(manifest, files=runs[0]), secrets)]
+        for run, future in zip(runs[1:], futures, strict=True):
+            try:
+                parts.append(future.result())
+            except BrokenProcessPool:  # a worker died (out of memory?): parse here instead
+                log.warning("batch %s: a parse worker died; parsing its %d bodies here",
+                            manifest.batch_id, len(run))
+                reset_worker_pool()
+                parts.append(parse_files(batch_path, data_dir, replace(manifest, files=run),
+                                         secrets))
+    else:
+        parts = [parse_files(batch_path, data_dir, manifest, secrets)]
+    frames = [part.records for part in parts if part.records is not None]
+    quarantine = [row for part in parts for row in part.quarantine]
+    for part in parts:  # logged here, so that what workers saw reaches this run's log
+        for level, message in part.notes:
+            log.log(level, redact_text(message, secrets))
+    if frames:
+        records = pl.concat(frames, how="vertical_relaxed")
+    else:
         from transforms.canonical import empty_canonical_frame
 
         records = empty_canonical_frame()
     return ParsedBatch(source=manifest.source, batch_id=manifest.batch_id, records=records,
                        quarantine=quarantine, bodies=len(manifest.files))
+
+
+def parse_workers(workers: int | None) -> int:
+    """Processes that parse a large batch: ``workers`` if given (at least 1), else one per CPU."""
+    if workers is not None and workers > 0:
+        return workers
+    return max(1, min(os.cpu_count() or 1, MAX_PARSE_WORKERS))
+
+
+def split_files(files: list[LandedFile], count: int) -> list[list[LandedFile]]:
+    """Split files into at most ``count`` consecutive runs of about equal bytes."""
+    if count <= 1 or len(files) <= 1:
+        return [files]
+    total = sum(f.bytes for f in files) or 1
+    runs: list[list[LandedFile]] = [[]]
+    done = 0
+    for landed in files:
+        if runs[-1] and done >= total * len(runs) / count and len(runs) < count:
+            runs.append([])
+        runs[-1].append(landed)
+        done += landed.bytes
+    return runs
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def worker_pool(size: int) -> ProcessPoolExecutor:
+    """The process pool kept for parsing (started once per process, grown when asked).
+
+    Workers are spawned, not forked: this process may hold threads (Prefect, polars) that a
+    fork would copy in an undefined state.
+    """
+    global _POOL, _POOL_SIZE
+    if _POOL is None or size > _POOL_SIZE:
+        if _POOL is not None:
+            _POOL.shutdown(wait=True)
+        _POOL = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"))
+        _POOL_SIZE = size
+    return _POOL
+
+
+@dataclass
+class ParsedFiles:
+    """What :func:`parse_files` read: records, quarantine rows and the log lines to write."""
+
+    records: pl.DataFrame | None
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[tuple[int, str]] = field(default_factory=list)
+
+
+def reset_worker_pool() -> None:
+    """Forget the pool (after a worker died); the next parallel parse starts a new one."""
+    global _POOL, _POOL_SIZE
+    if _POOL is not None:
+        _POOL.shutdown(wait=False, cancel_futures=True)
+    _POOL, _POOL_SIZE = None, 0
+
+
+def parse_files(batch_path: Path, data_dir: Path, manifest: Manifest,
+                secrets: tuple[str, ...]) -> ParsedFiles:
+    """Parse the bodies ``manifest`` lists (in this process or a worker)."""
+    parse = get_parser(manifest.source)
+    frames: list[pl.DataFrame] = []
+    out = ParsedFiles(records=None)
+    with paused_gc():
+        for landed, body in iter_bodies(batch_path, manifest):
+            frame = _parse_body(parse, landed, body, manifest, out, secrets,
+                                ref=raw_ref(batch_path, data_dir, landed.name))
+            if frame is not None:
+                frames.append(frame)
+        out.records = pl.concat(frames, how="vertical_relaxed") if frames else None
+    return out
+
+
+def _parse_body(parse: Callable[..., Any], landed: LandedFile, body: bytes, manifest: Manifest,
+                out: ParsedFiles, secrets: tuple[str, ...], *, ref: str) -> pl.DataFrame | None:
+    """One body's records; what cannot be read goes to ``out.quarantine`` and ``out.notes``."""
+    quarantine = out.quarantine
+    if landed.kind in NAVIGATION_KINDS:
+        return None
+    if landed.status >= 400:
+        quarantine.append({
+            "stage": "fetch", "raw_ref": ref, "expectation": None,
+            "reason": f"HTTP {landed.status} for {landed.url}",
+            "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
+            "source_id": landed.url,
+        })
+        out.notes.append((logging.WARNING, f"batch {manifest.batch_id}: {landed.url} answered "
+                                           f"HTTP {landed.status}; quarantined"))
+        return None
+    try:
+        parsed = parse(body, kind=landed.kind, url=landed.url, raw_ref=ref)
+    except PayloadError as exc:
+        quarantine.append({
+            "stage": "parse", "raw_ref": ref, "expectation": None,
+            "reason": redact_text(str(exc), secrets),
+            "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
+            "source_id": landed.url,
+        })
+        out.notes.append((logging.WARNING,
+                          f"batch {manifest.batch_id}: cannot parse {ref}: {exc}"))
+        return None
+    except Exception as exc:  # a parser bug must not sink the other bodies of the batch
+        reason = f"parser crashed: {type(exc).__name__}: {exc}"
+        quarantine.append({
+            "stage": "parse", "raw_ref": ref, "expectation": None,
+            "reason": redact_text(reason, secrets)[:4000],
+            "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
+            "source_id": landed.url,
+        })
+        out.notes.append((logging.ERROR, (
+            f"batch {manifest.batch_id}: the {manifest.source} parser crashed on {ref}; body "
+            f"quarantined\n{traceback.format_exc()}")))
+        return None
+    quarantine.extend(
+        {"stage": "parse", "raw_ref": r.raw_ref, "expectation": None, "reason": r.reason,
+         "payload": r.payload[:4000],
+         "source_id": landed.url if len(parsed.rejects) == 1 and parsed.records.height == 0
+         else None}
+        for r in parsed.rejects
+    )
+    return parsed.records
 
 
 def column_limits() -> dict[str, int]:
@@ -156,7 +273,7 @@ def oversize_quarantine(records: pl.DataFrame) -> tuple[pl.DataFrame, list[dict[
     if not mask.any():
         return records, []
     bad = records.filter(mask)
-    payloads = bad.select(CANONICAL_COLUMNS).write_ndjson().splitlines()
+    payloads = ndjson_lines(bad.select(CANONICAL_COLUMNS))
     rows: list[dict[str, Any]] = []
     for row, sizes, payload in zip(bad.iter_rows(named=True),
                                    lengths.filter(mask).iter_rows(named=True), payloads,
@@ -188,8 +305,7 @@ def validation_quarantine(records: pl.DataFrame, failed: pl.DataFrame) -> list[d
         (pl.col("source") + ":" + pl.col("source_id")).alias("_row_key"))
     joined = failed.join(keyed, left_on="pub_key", right_on="_row_key", how="left")
     # The payload is the record itself, without lineage that changes from batch to batch.
-    payloads = joined.select(
-        [c for c in CANONICAL_COLUMNS if c not in ("raw_ref",)]).write_ndjson().splitlines()
+    payloads = ndjson_lines(joined.select([c for c in CANONICAL_COLUMNS if c != "raw_ref"]))
     return [
         {"stage": "validate", "raw_ref": ref, "expectation": exp, "reason": reason,
          "payload": payload, "source_id": sid}

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 AUTHOR_DTYPE = pl.Struct(
     {
@@ -93,12 +94,76 @@ def to_canonical_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
         raise UnknownColumnsError(msg)
     if not rows:
         return empty_canonical_frame()
-    frame = pl.DataFrame(
-        [{c: row.get(c) for c in CANONICAL_COLUMNS} for row in rows],
-        schema=CANONICAL_SCHEMA,
-        strict=False,
-    )
+    # Column by column: several times faster than polars reading a list of dicts.
+    frame = pl.DataFrame([
+        column_series(column, [row.get(column) for row in rows], dtype)
+        for column, dtype in CANONICAL_SCHEMA.items()
+    ])
     return with_content_hash(conform(frame))
+
+
+def column_series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
+    """A column from Python values, as ``pl.Series(..., strict=False)`` builds it.
+
+    Lists of strings and lists of author structs, when every value has the expected type,
+    are assembled from flat Arrow buffers instead (polars converts nested Python values one
+    list at a time); anything else takes polars' own conversion.
+    """
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner
+        fields = tuple(f.name for f in inner.fields) if isinstance(inner, pl.Struct) else None
+        if inner == pl.String or fields is not None:
+            built = _nested_series(name, values, fields)
+            if built is not None:
+                return built.cast(dtype)
+    return pl.Series(name, values, dtype=dtype, strict=False)
+
+
+def _nested_series(name: str, values: list[Any],
+                   fields: tuple[str, ...] | None) -> pl.Series | None:
+    """Lists of strings (``fields`` None) or of string-field structs; None on any other type."""
+    offsets = [0]
+    is_null: list[bool] = []
+    flat: list[Any] = []
+    end = 0
+    for value in values:
+        if value is None:
+            is_null.append(True)
+        elif type(value) is list:
+            is_null.append(False)
+            flat += value
+            end += len(value)
+        else:
+            return None
+        offsets.append(end)
+    if fields is None:
+        if not all(type(v) is str or v is None for v in flat):
+            return None
+        items = pa.array(flat, type=pa.string())
+    else:
+        allowed = set(fields)
+        columns: dict[str, list[Any]] = {f: [] for f in fields}
+        item_null: list[bool] = []
+        for item in flat:
+            if item is None:
+                item_null.append(True)
+                for f in fields:
+                    columns[f].append(None)
+                continue
+            if type(item) is not dict or not allowed.issuperset(item):
+                return None
+            item_null.append(False)
+            for f in fields:
+                columns[f].append(item.get(f))
+        if not all(type(v) is str or v is None for c in columns.values() for v in c):
+            return None
+        items = pa.StructArray.from_arrays(
+            [pa.array(columns[f], type=pa.string()) for f in fields], names=list(fields),
+            mask=pa.array(item_null, type=pa.bool_()) if any(item_null) else None)
+    array = pa.ListArray.from_arrays(
+        pa.array(offsets, type=pa.int32()), items,
+        mask=pa.array(is_null, type=pa.bool_()) if any(is_null) else None)
+    return pl.Series(name, array)
 
 
 def conform(frame: pl.DataFrame) -> pl.DataFrame:
@@ -124,14 +189,25 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def with_content_hash(frame: pl.DataFrame) -> pl.DataFrame:
-    """Fill ``content_hash`` with a stable sha256 of the record's visible fields."""
+    """Fill ``content_hash`` with a stable sha256 of the record's visible fields.
+
+    The hashed text is the record's JSON line (``HASHED_COLUMNS``, in order) as polars
+    writes it: one pass in Rust, then one sha256 per line.
+    """
     if frame.height == 0:
         return frame
-    encoded = frame.select(HASHED_COLUMNS).with_columns(
-        pl.col(pl.Date).cast(pl.String)
-    )
-    hashes = [
-        hashlib.sha256(repr(row).encode("utf-8")).hexdigest()
-        for row in encoded.iter_rows()
-    ]
+    sha256 = hashlib.sha256
+    hashes = [sha256(line.encode("utf-8")).hexdigest()
+              for line in ndjson_lines(frame.select(HASHED_COLUMNS))]
     return frame.with_columns(pl.Series("content_hash", hashes, dtype=pl.String))
+
+
+def ndjson_lines(frame: pl.DataFrame) -> list[str]:
+    """One JSON object per row, as polars writes them.
+
+    Split on ``\n`` only: JSON escapes it inside strings, but not U+2028, U+2029 or U+0085,
+    which ``str.splitlines`` would also break a line at.
+    """
+    if frame.height == 0:
+        return []
+    return frame.write_ndjson().split("\n")[:-1]

@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
+import orjson
+
 from transforms.canonical import to_canonical_frame
 from transforms.jats import jats_to_text, strip_inline_markup
 from transforms.normalise import (
@@ -51,14 +53,34 @@ class RecordError(ValueError):
     """One work cannot become a canonical row."""
 
 
-def load_json_body(body: bytes, *, provider: str, url: str) -> Any:
-    """Decode a JSON body (UTF-8, BOM tolerated).
+_BOM = b"\xef\xbb\xbf"
+#: Digits to ``0``, every other byte to a space: a run of 20 zeros is a number orjson would
+#: read as a float (it keeps integers only up to 64 bits).
+_DIGIT_RUNS = bytes(b"0"[0] if chr(i).isdigit() and i < 128 else b" "[0] for i in range(256))
+_LONG_NUMBER = b"0" * 20
+
+
+def decode_json_body(body: bytes, *, provider: str, url: str) -> tuple[Any, bool]:
+    """Decode a JSON body (UTF-8, BOM tolerated); also say whether its text is valid Unicode.
+
+    orjson reads almost every body; what it refuses (lone surrogates such as ``"\\ud800"``,
+    ``NaN``, invalid UTF-8) or would read differently (integers beyond 64 bits) is read by
+    the standard library, which decides as before.
+
+    Returns:
+        (the decoded value, True when orjson read it: then no string in it holds a lone
+        surrogate and :func:`rows_and_rejects` need not look for one).
 
     Raises:
         PayloadError: When the bytes are not UTF-8 JSON, with the start of the body shown.
     """
+    if _LONG_NUMBER not in body.translate(_DIGIT_RUNS):
+        try:
+            return orjson.loads(body[3:] if body.startswith(_BOM) else body), True
+        except orjson.JSONDecodeError:
+            pass
     try:
-        return json.loads(body.decode("utf-8-sig"))
+        return json.loads(body.decode("utf-8-sig")), False
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         snippet = body[:120].decode("utf-8", "replace")
         msg = f"{provider} body from {url} is not JSON ({exc}); it starts with {snippet!r}"
@@ -158,7 +180,7 @@ def date_from_parts(value: Any) -> tuple[date | None, str | None]:
 
     ``[[null]]``, empty or non-numeric parts give ``(None, None)``.
     """
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return None, None
     parts = value.get("date-parts")
     if not (isinstance(parts, list) and parts and isinstance(parts[0], list)):
@@ -192,7 +214,7 @@ def pick_issn(item: Mapping[str, Any]) -> str | None:
     """Print ISSN, else electronic, else the first valid ``ISSN`` entry."""
     typed: dict[str, str] = {}
     for entry in item.get("issn-type") or []:
-        if isinstance(entry, Mapping) and isinstance(entry.get("value"), str):
+        if isinstance(entry, dict) and isinstance(entry.get("value"), str):
             typed.setdefault(str(entry.get("type")), entry["value"])
     candidates = [typed.get("print"), typed.get("electronic"), *typed.values(),
                   *(v for v in item.get("ISSN") or [] if isinstance(v, str))]
@@ -206,7 +228,7 @@ def pick_issn(item: Mapping[str, Any]) -> str | None:
 def _authors(item: Mapping[str, Any]) -> list[dict[str, str | None]]:
     authors = []
     for person in item.get("author") or []:
-        if not isinstance(person, Mapping):
+        if not isinstance(person, dict):
             continue
         given, family = _text(person.get("given")), _text(person.get("family"))
         name = " ".join(p for p in (given, family) if p) or _text(person.get("name"))
@@ -214,7 +236,7 @@ def _authors(item: Mapping[str, Any]) -> list[dict[str, str | None]]:
             continue
         affiliation = None
         for aff in person.get("affiliation") or []:
-            affiliation = _text(aff.get("name")) if isinstance(aff, Mapping) else None
+            affiliation = _text(aff.get("name")) if isinstance(aff, dict) else None
             if affiliation:
                 break
         orcid = person.get("ORCID")
@@ -251,7 +273,7 @@ def work_to_row(item: Any) -> dict[str, Any]:
     Raises:
         RecordError: The work has no DOI or no title, or a field has an impossible type.
     """
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         raise RecordError(f"work is a {type(item).__name__}, not an object")
     raw_doi = item.get("DOI")
     doi = bare_doi(raw_doi)
@@ -303,7 +325,7 @@ def _invalid_text(value: Any, path: str = "") -> str | None:
         except UnicodeEncodeError:
             return path or "value"
         return None
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         items: Any = value.items()
     elif isinstance(value, list | tuple):
         items = enumerate(value)
@@ -317,9 +339,14 @@ def _invalid_text(value: Any, path: str = "") -> str | None:
 
 
 def rows_and_rejects(
-    items: Sequence[Any], *, raw_ref: str, to_row: Callable[[Any], dict[str, Any]]
+    items: Sequence[Any], *, raw_ref: str, to_row: Callable[[Any], dict[str, Any]],
+    check_text: bool = True,
 ) -> ParsedPayload:
-    """Apply ``to_row`` to every item; failures become rejects, never a crash."""
+    """Apply ``to_row`` to every item; failures become rejects, never a crash.
+
+    ``check_text=False`` skips the search for lone surrogates, for items known to hold none
+    (decoded by orjson, see :func:`decode_json_body`).
+    """
     rows: list[dict[str, Any]] = []
     rejects: list[Reject] = []
     for position, item in enumerate(items):
@@ -333,7 +360,7 @@ def rows_and_rejects(
             reason = f"malformed record ({type(exc).__name__}: {exc})"
             rejects.append(Reject(raw_ref=ref, reason=reason, payload=_payload_text(item)))
             continue
-        invalid = _invalid_text(row)
+        invalid = _invalid_text(row) if check_text else None
         if invalid:
             reason = f"text that is not valid Unicode (a lone surrogate) in {invalid}"
             payload = _payload_text(item).encode("utf-8", "backslashreplace").decode("utf-8")
@@ -363,5 +390,6 @@ def parse_crossref(body: bytes, *, kind: str, url: str, raw_ref: str) -> ParsedP
     if kind not in KINDS:
         msg = f"Crossref parser got kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}"
         raise PayloadError(msg)
-    envelope = load_json_body(body, provider="Crossref", url=url)
-    return rows_and_rejects(work_items(envelope, url=url), raw_ref=raw_ref, to_row=work_to_row)
+    envelope, is_valid_text = decode_json_body(body, provider="Crossref", url=url)
+    return rows_and_rejects(work_items(envelope, url=url), raw_ref=raw_ref, to_row=work_to_row,
+                            check_text=not is_valid_text)

@@ -108,6 +108,8 @@ def clean_text(value: str | None) -> str | None:
 
 def nfkc_latin(text: str) -> str:
     """NFKC for everything except CJK punctuation (，。：；（） stay full width in Chinese)."""
+    if text.isascii():  # NFKC leaves ASCII as it is
+        return text
     if not _CJK.search(text):
         return unicodedata.normalize("NFKC", text)
     keep = set("，。：；（）“”‘’、《》【】！？")

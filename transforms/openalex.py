@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
-from transforms.crossref import RecordError, load_json_body, rows_and_rejects
+from transforms.crossref import RecordError, decode_json_body, rows_and_rejects
 from transforms.jats import jats_to_text, strip_inline_markup
 from transforms.normalise import normalise_doi, normalise_issn, normalise_orcid, parse_partial_date
 from transforms.parsing import ParsedPayload, PayloadError
@@ -61,22 +61,20 @@ def pmid_from_url(value: Any) -> str | None:
 def rebuild_abstract(index: Any) -> str | None:
     """Invert ``abstract_inverted_index`` back into text.
 
-    Entries whose positions are not non-negative integers are ignored; None when nothing
-    usable is left.
+    Entries whose positions are not non-negative integers are ignored (a position given twice
+    keeps its first word); None when nothing usable is left.
     """
-    if not isinstance(index, Mapping):
+    if not isinstance(index, dict):
         return None
-    placed: dict[int, str] = {}
-    for word, positions in index.items():
-        if not isinstance(word, str) or not isinstance(positions, list):
-            continue
-        for position in positions:
-            if isinstance(position, int) and not isinstance(position, bool) \
-                    and 0 <= position < MAX_ABSTRACT_WORDS:
-                placed.setdefault(position, word)
-    if not placed:
+    # ``type(...) is int`` keeps JSON integers and leaves out booleans.
+    pairs = [(position, word) for word, positions in index.items()
+             if type(word) is str and type(positions) is list
+             for position in positions
+             if type(position) is int and 0 <= position < MAX_ABSTRACT_WORDS]
+    if not pairs:
         return None
-    text = " ".join(placed[p] for p in sorted(placed))
+    placed = dict(reversed(pairs))  # the first word given for a position wins
+    text = " ".join([placed[p] for p in sorted(placed)])
     text = jats_to_text(text, paragraph_separator=" ")
     if text:
         text = _LEADING_ABSTRACT.sub("", text, count=1)
@@ -96,7 +94,7 @@ def _text(value: Any) -> str | None:
 def _names(entries: Any, *, key: str = "display_name") -> list[str]:
     names = []
     for entry in entries or []:
-        value = entry.get(key) if isinstance(entry, Mapping) else entry
+        value = entry.get(key) if isinstance(entry, dict) else entry
         if isinstance(value, str) and value.strip():
             names.append(value.strip())
     return names
@@ -115,7 +113,7 @@ def _unique(values: Iterable[str]) -> list[str]:
 def _authors(work: Mapping[str, Any]) -> list[dict[str, str | None]]:
     authors = []
     for authorship in work.get("authorships") or []:
-        if not isinstance(authorship, Mapping):
+        if not isinstance(authorship, dict):
             continue
         author = authorship.get("author") or {}
         name = _text(author.get("display_name")) or _text(authorship.get("raw_author_name"))
@@ -135,8 +133,8 @@ def _authors(work: Mapping[str, Any]) -> list[dict[str, str | None]]:
 
 def _journal(work: Mapping[str, Any]) -> tuple[str | None, str | None]:
     location = work.get("primary_location") or {}
-    source = location.get("source") if isinstance(location, Mapping) else None
-    if not isinstance(source, Mapping):
+    source = location.get("source") if isinstance(location, dict) else None
+    if not isinstance(source, dict):
         return None, None
     issns = [source.get("issn_l"), *(source.get("issn") or [])]
     issn = next((n for n in (normalise_issn(i) for i in issns if isinstance(i, str)) if n), None)
@@ -165,12 +163,12 @@ def _published(work: Mapping[str, Any]) -> tuple[date | None, str | None]:
 
 def _subjects(work: Mapping[str, Any]) -> list[str]:
     primary = work.get("primary_topic")
-    names = _names([primary]) if isinstance(primary, Mapping) else []
+    names = _names([primary]) if isinstance(primary, dict) else []
     names += _names(work.get("topics"))
     names += _names(work.get("mesh"), key="descriptor_name")
     names += _names(
         c for c in work.get("concepts") or []
-        if isinstance(c, Mapping) and isinstance(c.get("score"), int | float)
+        if isinstance(c, dict) and isinstance(c.get("score"), int | float)
         and c["score"] >= CONCEPT_MIN_SCORE
     )
     return _unique(names)
@@ -179,7 +177,7 @@ def _subjects(work: Mapping[str, Any]) -> list[str]:
 def _keywords(work: Mapping[str, Any]) -> list[str]:
     keywords = []
     for entry in work.get("keywords") or []:
-        if isinstance(entry, Mapping):
+        if isinstance(entry, dict):
             entry = entry.get("display_name") or entry.get("keyword")
         if isinstance(entry, str) and entry.strip():
             keywords.append(entry.strip())
@@ -192,9 +190,11 @@ def work_to_row(work: Any) -> dict[str, Any]:
     Raises:
         RecordError: No OpenAlex id, no title, or a field with an impossible type.
     """
-    if not isinstance(work, Mapping):
+    if not isinstance(work, dict):
         raise RecordError(f"work is a {type(work).__name__}, not an object")
-    ids = work.get("ids") if isinstance(work.get("ids"), Mapping) else {}
+    ids = work.get("ids")
+    if not isinstance(ids, dict):
+        ids = {}
     openalex_id = work_id(work.get("id")) or work_id(ids.get("openalex"))
     if not openalex_id:
         raise RecordError(f"work has no OpenAlex W-id ({work.get('id')!r})")
@@ -204,11 +204,14 @@ def work_to_row(work: Any) -> dict[str, Any]:
     raw_doi = work.get("doi") or ids.get("doi")
     doi = normalise_doi(raw_doi) if isinstance(raw_doi, str) else None
     issn, journal_title = _journal(work)
-    biblio = work.get("biblio") if isinstance(work.get("biblio"), Mapping) else {}
+    biblio = work.get("biblio")
+    if not isinstance(biblio, dict):
+        biblio = {}
     published_date, precision = _published(work)
     language = _text(work.get("language"))
-    location = work.get("primary_location") if isinstance(work.get("primary_location"),
-                                                          Mapping) else {}
+    location = work.get("primary_location")
+    if not isinstance(location, dict):
+        location = {}
     url = (_text(location.get("landing_page_url"))
            or (f"https://doi.org/{doi}" if doi else f"https://openalex.org/{openalex_id}"))
     return {
@@ -278,5 +281,6 @@ def parse_openalex(body: bytes, *, kind: str, url: str, raw_ref: str) -> ParsedP
     if kind not in KINDS:
         msg = f"OpenAlex parser got kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}"
         raise PayloadError(msg)
-    data = load_json_body(body, provider="OpenAlex", url=url)
-    return rows_and_rejects(work_list(data, url=url), raw_ref=raw_ref, to_row=work_to_row)
+    data, is_valid_text = decode_json_body(body, provider="OpenAlex", url=url)
+    return rows_and_rejects(work_list(data, url=url), raw_ref=raw_ref, to_row=work_to_row,
+                            check_text=not is_valid_text)

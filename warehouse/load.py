@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, func, select
 
-from transforms.canonical import CANONICAL_COLUMNS, CANONICAL_SCHEMA
+from transforms.canonical import CANONICAL_COLUMNS, CANONICAL_SCHEMA, ndjson_lines
 from transforms.dedupe import IDENTITY_SCHEMA, assign_publications, title_key_expr
 from transforms.merge import merge_source_records, single_source_publications
 from warehouse import schema as s
@@ -88,7 +88,7 @@ def _now() -> datetime:
 def _records_json(frame: pl.DataFrame) -> list[str]:
     if frame.height == 0:
         return []
-    return frame.select(CANONICAL_COLUMNS).write_ndjson().splitlines()
+    return ndjson_lines(frame.select(CANONICAL_COLUMNS))
 
 
 def _records_from_json(lines: Sequence[str]) -> pl.DataFrame:

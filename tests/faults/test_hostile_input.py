@@ -322,6 +322,27 @@ def test_sql_looking_strings_load_verbatim_and_every_table_survives(
     assert any(SQLISH["author"] in (n or "") for n in names)
 
 
+def test_unicode_line_separators_inside_values_do_not_split_records(
+    warehouse_engine: Engine, data_dir: Path
+) -> None:
+    """U+2028, U+2029 and U+0085 are raw in JSON lines: records must not break at them."""
+    page = json.loads(crossref_page(FISH, None))
+    item = page["message"]["items"][0]
+    item["author"][0]["family"] = "Line\u2028Separator"
+    item["author"][0]["affiliation"] = [{"name": "Next\x85Line\u2029Institute"}]
+    item["subject"] = ["keyword\u2028with a break"]
+    result = process(land(data_dir, [(json.dumps(page).encode(), JSON)]), data_dir,
+                     warehouse_engine).result
+    assert result.is_reconciled and result.loaded == 20 and result.quarantined == 0
+    with warehouse_engine.connect() as conn:
+        names = conn.execute(select(s.authors.c.name)).scalars().all()
+        affiliations = conn.execute(select(s.publication_authors.c.affiliation)).scalars().all()
+        records = conn.execute(select(s.source_records.c.record)).scalars().all()
+    assert any("Line\u2028Separator" in (n or "") for n in names)
+    assert "Next\x85Line\u2029Institute" in affiliations
+    assert len(records) == 20 and all(json.loads(r)["source"] == "crossref" for r in records)
+
+
 # ------------------------------------------------------------------ bad records
 
 BROKEN_ITEMS = {

@@ -121,3 +121,83 @@ def test_arbitrary_markup_never_raises(markup: str) -> None:
 def test_a_nameless_marked_section_is_text_not_a_crash():
     assert jats_to_text("<![:") == "<![:"
     assert jats_to_text("<jats:p>a <![: b</jats:p>") == "a <![: b"
+
+
+# -- the plain-markup tokenizer gives exactly HTMLParser's events ---------------------------
+
+from transforms import jats as jats_module  # noqa: E402
+
+_NAMES = st.sampled_from(["p", "jats:p", "jats:sec", "jats:title", "i", "sup", "br", "mml:mi",
+                          "alternatives", "tex-math", "annotation", "list-item", "H2", "Sec"])
+_WORDS = st.sampled_from(["Background", "Methods", "Abstract", "a", "b ,", "( x )", "&amp;",
+                          "&lt;5", "&#x4e2d;", "\n  ", " . ", "p>0.05", "人工智能，", "ﬁle",
+                          "&nosuch;", "&", " : end", "\\begin{document}$x$\\end{document}"])
+_ATTRS = st.sampled_from(["", ' id="s1"', " list-type='bullet'", ' xmlns:mml="http://x/"',
+                          " disabled", ' a = "1" b="2"'])
+
+
+@st.composite
+def _plain_markup(draw: st.DrawFn) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 14))):
+        kind = draw(st.integers(0, 3))
+        name = draw(_NAMES)
+        if kind == 0:
+            parts.append(draw(_WORDS))
+        elif kind == 1:
+            parts.append(f"<{name}{draw(_ATTRS)}>")
+        elif kind == 2:
+            parts.append(f"</{name}{draw(st.sampled_from(['', ' ']))}>")
+        else:
+            parts.append(f"<{name}{draw(_ATTRS)}{draw(st.sampled_from(['/', ' /']))}>")
+    return "".join(parts)
+
+
+def _events_by_htmlparser(markup: str) -> list[tuple[str, str]]:
+    parser = jats_module._TextExtractor()
+    parser.feed(markup)
+    return parser.finish()
+
+
+def _events_by_plain(markup: str) -> list[tuple[str, str]] | None:
+    parser = jats_module._TextExtractor()
+    if not jats_module._feed_plain(parser, markup):
+        return None
+    return parser.finish()
+
+
+@given(_plain_markup())
+def test_plain_tokenizer_agrees_with_htmlparser(markup: str) -> None:
+    fast = _events_by_plain(markup)
+    assert fast is not None, f"plain markup not taken by the fast path: {markup!r}"
+    assert fast == _events_by_htmlparser(markup)
+
+
+@pytest.mark.parametrize("markup", [
+    "<!-- c --><p>x</p>", "<p>a <![CDATA[b]]></p>", "<script>var a = '<b>';</script>x",
+    "<p>p<0.05</p>", "<p attr='x>y'>quoted</p>", "<p>unclosed <i", "<<>>< p >", "<?xml?><p>x</p>",
+    "<title>x</title>",
+])
+def test_other_markup_is_left_to_htmlparser(markup: str) -> None:
+    assert _events_by_plain(markup) is None
+    assert jats_to_text(markup) == jats_module._join(
+        _events_by_htmlparser(jats_module._NAMELESS_MARKED_SECTION.sub("&lt;![", markup)),
+        {jats_module._heading_key(h) for h in jats_module.GENERIC_HEADINGS}, "\n") or None
+
+
+def test_every_real_crossref_abstract_takes_the_fast_path_identically() -> None:
+    abstracts = []
+    for path in sorted(FIXTURES.glob("*.json")):
+        try:
+            envelope = json.loads(path.read_bytes())
+        except ValueError:
+            continue
+        message = envelope.get("message") if isinstance(envelope, dict) else None
+        items = message.get("items", [message]) if isinstance(message, dict) else []
+        abstracts += [i["abstract"] for i in items if isinstance(i, dict) and "abstract" in i]
+    assert len(abstracts) >= 5
+    for markup in abstracts:
+        fast = _events_by_plain(markup)
+        if fast is not None:
+            assert fast == _events_by_htmlparser(markup)
+    assert sum(_events_by_plain(m) is not None for m in abstracts) >= len(abstracts) // 2
