@@ -131,7 +131,7 @@ def run_batches(batches: Sequence[Path], *, data_dir: Path, engine: Any, today: 
         if failures:
             raise BenchError(f"batch {manifest.batch_id} failed the quality gate: {failures}")
         failed_records = len({row["source_id"] for row in bad + oversize})
-        to_load = passed.select(records.columns)
+        to_load = passed
         with clock("load"):
             result = load_batch(
                 engine, to_load, run=run,
@@ -141,7 +141,7 @@ def run_batches(batches: Sequence[Path], *, data_dir: Path, engine: Any, today: 
                 repeats=repeats, fetched=parsed.fetched,
             )
         if keep is not None:
-            keep(to_load)
+            keep(to_load.select(records.columns))
         _add(timings.counts, result)
         timings.batches += 1
     return timings

@@ -396,7 +396,7 @@ def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunI
     on_stage(f"load {passed.height:,} records in one transaction")
     try:
         result = load_batch(
-            engine, passed.select(records.columns), run=run,
+            engine, passed, run=run,
             classify=lambda pubs: classify_topics(pubs, taxonomy),
             quarantine_rows=parsed.quarantine + oversize + bad,
             quarantined=len(parsed.quarantine) + failed_records,

@@ -1,29 +1,34 @@
 """Load one processed batch into the warehouse in one transaction, idempotently.
 
-The loader reads what the warehouse already knows about the batch's records (identities
-and stored source records), assigns publication ids with :mod:`transforms.dedupe`, merges
-every publication's source records field by field with :mod:`transforms.merge`, has the
-caller's classifier label the merged rows, and upserts everything keyed on natural keys.
-Re-loading the same batch changes nothing: unchanged records are detected by content hash.
+The loader reads what the warehouse already knows that the batch's records can match
+(:mod:`warehouse.identities`: their stored source records, and publications sharing an
+identifier or a journal-year block), assigns publication ids with :mod:`transforms.dedupe`,
+merges every publication's source records field by field with :mod:`transforms.merge`, has
+the caller's classifier label merged rows (a publication of one record keeps the labels its
+record came with, when it came with them), and upserts everything keyed on natural keys,
+frame by frame (:func:`warehouse.upsert.upsert_frame`). Re-loading the same batch changes
+nothing: unchanged records are detected by content hash.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Table, exists, func, select
 
 from transforms.canonical import CANONICAL_COLUMNS, CANONICAL_SCHEMA, ndjson_lines
-from transforms.dedupe import IDENTITY_SCHEMA, assign_publications, title_key_expr
+from transforms.classify import OUTPUT_SCHEMA as CLASSIFICATION_SCHEMA
+from transforms.dedupe import IDENTITY_SCHEMA, assign_publications, publication_key_exprs
 from transforms.merge import merge_source_records, single_source_publications
+from transforms.perf import paused_gc
 from warehouse import schema as s
-from warehouse.upsert import chunks, delete_where_in, delete_where_pairs, upsert_rows
+from warehouse.identities import read_candidates, representative_records, temp_rows
+from warehouse.upsert import delete_where_pairs, upsert_frame, upsert_rows
 
 Classifier = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -98,40 +103,21 @@ def _records_from_json(lines: Sequence[str]) -> pl.DataFrame:
     return pl.read_ndjson(data, schema=CANONICAL_SCHEMA)
 
 
-def read_identities(conn: Connection) -> pl.DataFrame:
-    """Every known source record with its publication's matching keys."""
-    sr, p = s.source_records, s.publications
-    query = select(
-        p.c.pub_id, sr.c.source, sr.c.source_id, p.c.doi, p.c.pmid, p.c.title, p.c.title_zh,
-        p.c.pub_year, p.c.journal_issn, p.c.journal_title, sr.c.content_hash, sr.c.match_rule,
-    ).select_from(sr.join(p, sr.c.pub_id == p.c.pub_id))
-    rows = conn.execute(query).all()
-    schema = {"pub_id": pl.String, "source": pl.String, "source_id": pl.String,
-              "doi": pl.String, "pmid": pl.String, "title": pl.String, "title_zh": pl.String,
-              "pub_year": pl.Int32, "journal_issn": pl.String, "journal_title": pl.String,
-              "content_hash": pl.String, "match_rule": pl.String}
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
-    key = title_key_expr  # the same keys the batch side gets from with_match_keys
-    return frame.with_columns(
-        pl.coalesce(key("title_zh"), key("title")).alias("title_key"),
-        pl.coalesce(pl.col("journal_issn"), key("journal_title")).alias("journal_key"),
-    )
-
-
-def _other_records(conn: Connection, pub_ids: Sequence[str],
-                   batch_keys: set[tuple[str, str]]) -> pl.DataFrame:
-    lines: list[str] = []
-    pubs: list[str] = []
-    for part in chunks(list(pub_ids), 900):
-        q = select(s.source_records.c.pub_id, s.source_records.c.source,
-                   s.source_records.c.source_id, s.source_records.c.record).where(
-            s.source_records.c.pub_id.in_(part))
-        for pub_id, source, source_id, record in conn.execute(q):
-            if (source, source_id) not in batch_keys and record:
-                lines.append(record)
-                pubs.append(pub_id)
-    others = _records_from_json(lines)
-    return others.with_columns(pl.Series("pub_id", pubs, dtype=pl.String))
+def _other_records(conn: Connection, pub_ids: pl.Series,
+                   batch_keys: pl.DataFrame) -> pl.DataFrame:
+    """The stored source records of these publications that the batch does not bring again."""
+    sr = s.source_records
+    ids = pl.DataFrame({"pub_id": pub_ids}).unique()
+    with temp_rows(conn, ids, prefix="merge") as t:
+        rows = conn.execute(select(sr.c.pub_id, sr.c.source, sr.c.source_id, sr.c.record)
+                            .select_from(t.join(sr, sr.c.pub_id == t.c.pub_id))).all()
+    stored = pl.DataFrame(rows, schema={"pub_id": pl.String, "source": pl.String,
+                                        "source_id": pl.String, "record": pl.String},
+                          orient="row")
+    stored = stored.join(batch_keys, on=["source", "source_id"], how="anti").filter(
+        pl.col("record").is_not_null())
+    others = _records_from_json(stored.get_column("record").to_list())
+    return others.with_columns(stored.get_column("pub_id"))
 
 
 def load_batch(
@@ -150,7 +136,8 @@ def load_batch(
     Args:
         engine: Warehouse engine (migrated).
         records: Validated canonical records with :func:`transforms.dedupe.with_match_keys`
-            columns, one row per source record.
+            columns, one row per source record; with the classifier's columns when they
+            were classified already (a publication of one record then keeps them).
         run: The processing run.
         classify: Labels merged publication rows (adds classifier columns).
         quarantine_rows: Dicts with stage, reason, expectation, raw_ref, payload, source_id.
@@ -171,11 +158,13 @@ def load_batch(
     result.fetched = fetched if fetched is not None else (
         records.height + repeats + result.quarantined)
     try:
-        with engine.begin() as conn:
+        with paused_gc(), engine.begin() as conn:
             _start_run(conn, run, now)
-            identities = read_identities(conn)
+            identities = read_candidates(conn, records)
             assigned = assign_publications(records, identities.select(list(IDENTITY_SCHEMA)))
-            stored = identities.select("source", "source_id", "content_hash", "match_rule")
+            assigned = _with_matched_records(conn, assigned)
+            stored = identities.filter(pl.col("source").is_not_null()).select(
+                "source", "source_id", "content_hash", "match_rule")
             assigned = assigned.join(
                 stored.rename({"content_hash": "_stored_hash", "match_rule": "_stored_rule"}),
                 on=["source", "source_id"], how="left",
@@ -204,6 +193,22 @@ def load_batch(
         msg = f"loading batch {run.batch_id} ({run.source}) failed and was rolled back: {exc}"
         raise LoadError(msg) from exc
     return result
+
+
+def _with_matched_records(conn: Connection, assigned: pl.DataFrame) -> pl.DataFrame:
+    """Name a stored source record for merges into a publication found by its keys alone."""
+    missing = (pl.col("match_rule").is_in(MERGE_RULES) & pl.col("matched_source").is_null())
+    pub_ids = assigned.filter(missing).get_column("pub_id").unique().to_list()
+    if not pub_ids:
+        return assigned
+    found = representative_records(conn, pub_ids).rename(
+        {"source": "_rep_source", "source_id": "_rep_source_id"})
+    return assigned.join(found, on="pub_id", how="left", maintain_order="left").with_columns(
+        pl.when(missing).then(pl.col("_rep_source")).otherwise(pl.col("matched_source"))
+        .alias("matched_source"),
+        pl.when(missing).then(pl.col("_rep_source_id")).otherwise(pl.col("matched_source_id"))
+        .alias("matched_source_id"),
+    ).drop("_rep_source", "_rep_source_id")
 
 
 def _start_run(conn: Connection, run: RunInfo, now: datetime) -> None:
@@ -236,17 +241,16 @@ def _write_source_records(conn: Connection, live: pl.DataFrame, run: RunInfo,
                           now: datetime) -> None:
     if live.height == 0:
         return
-    payloads = _records_json(live)
-    rows = [
-        {"source": src, "source_id": sid, "pub_id": pub, "raw_ref": ref, "batch_id": run.batch_id,
-         "run_id": run.run_id, "content_hash": h, "match_rule": rule, "match_score": score,
-         "record": payload, "first_seen_at": now, "updated_at": now}
-        for (src, sid, pub, ref, h, rule, score), payload in zip(
-            live.select("source", "source_id", "pub_id", "raw_ref", "content_hash",
-                        "match_rule", "match_score").iter_rows(), payloads, strict=True)
-    ]
-    update = [c for c in rows[0] if c not in ("source", "source_id", "first_seen_at")]
-    upsert_rows(conn, s.source_records, rows, keys=["source", "source_id"], update=update)
+    frame = live.select(
+        "source", "source_id", "pub_id", "raw_ref",
+        pl.lit(run.batch_id, dtype=pl.String).alias("batch_id"),
+        pl.lit(run.run_id, dtype=pl.String).alias("run_id"),
+        "content_hash", "match_rule", "match_score",
+        pl.Series("record", _records_json(live), dtype=pl.String),
+        pl.lit(now).alias("first_seen_at"), pl.lit(now).alias("updated_at"),
+    )
+    update = [c for c in frame.columns if c not in ("source", "source_id", "first_seen_at")]
+    upsert_frame(conn, s.source_records, frame, keys=["source", "source_id"], update=update)
 
 
 def _delete_source_records(conn: Connection, deleted: pl.DataFrame) -> None:
@@ -254,39 +258,48 @@ def _delete_source_records(conn: Connection, deleted: pl.DataFrame) -> None:
         return
     pairs = list(deleted.select("source", "source_id").iter_rows())
     delete_where_pairs(conn, s.source_records, ("source", "source_id"), pairs)
-    orphan = select(s.publications.c.pub_id).where(
-        ~s.publications.c.pub_id.in_(select(s.source_records.c.pub_id).distinct()))
-    orphans = [r[0] for r in conn.execute(orphan)]
-    for table in (s.publication_authors, s.publication_keywords, s.publication_topics,
-                  s.publication_classifications, s.publication_matches):
-        delete_where_in(conn, table, "pub_id", orphans)
-    delete_where_in(conn, s.publications, "pub_id", orphans)
+    sr, p = s.source_records, s.publications
+    ids = deleted.select(pl.col("pub_id").drop_nulls().unique())
+    with temp_rows(conn, ids, prefix="retired") as t:
+        orphans = [r[0] for r in conn.execute(select(t.c.pub_id).where(
+            ~exists().where(sr.c.pub_id == t.c.pub_id)))]
+    if not orphans:
+        return
+    doomed = pl.DataFrame({"pub_id": orphans}, schema={"pub_id": pl.String})
+    with temp_rows(conn, doomed, prefix="orphans") as t:
+        for table in (s.publication_authors, s.publication_keywords, s.publication_topics,
+                      s.publication_classifications, s.publication_matches, p):
+            conn.execute(table.delete().where(table.c.pub_id.in_(select(t.c.pub_id))))
 
 
 def _write_publications(conn: Connection, live: pl.DataFrame, classify: Classifier,
                         now: datetime) -> int:
     if live.height == 0:
         return 0
-    pub_ids = live.get_column("pub_id").unique().to_list()
-    keys = set(live.select("source", "source_id").iter_rows())
-    others = _other_records(conn, pub_ids, keys)
+    others = _other_records(conn, live.get_column("pub_id"), live.select("source", "source_id"))
     together = pl.concat(
         [live.select("pub_id", *CANONICAL_COLUMNS), others.select("pub_id", *CANONICAL_COLUMNS)],
         how="vertical_relaxed",
     )
-    counts = together.group_by("pub_id").len()
-    multi = counts.filter(pl.col("len") > 1).get_column("pub_id")
-    single_rows = together.filter(~pl.col("pub_id").is_in(multi.implode()))
-    multi_rows = together.filter(pl.col("pub_id").is_in(multi.implode()))
-    parts = [single_source_publications(single_rows)]
+    is_multi = pl.len().over("pub_id") > 1
+    single = single_source_publications(together.filter(~is_multi))
+    labels = list(CLASSIFICATION_SCHEMA)
+    if set(labels) <= set(live.columns):  # one record: its labels are the publication's
+        single = single.join(live.select("pub_id", *labels), on="pub_id", how="left",
+                             maintain_order="left")
+    else:
+        single = classify(single)
+    parts = [single]
+    multi_rows = together.filter(is_multi)
     if multi_rows.height:
-        parts.append(merge_source_records(multi_rows).select(parts[0].columns))
+        parts.append(classify(merge_source_records(multi_rows)).select(single.columns))
     pubs = pl.concat(parts, how="vertical_relaxed")
-    pubs = classify(pubs)
-    _write_journals(conn, pubs, now)
-    _write_publication_rows(conn, pubs, now)
-    _write_people_and_keywords(conn, pubs)
-    write_classification(conn, pubs, now)
+    ids = pubs.select("pub_id")
+    with temp_rows(conn, ids, prefix="written") as written:
+        _write_journals(conn, pubs, now)
+        _write_publication_rows(conn, pubs, now)
+        _write_people_and_keywords(conn, pubs, written)
+        write_classification(conn, pubs, now, written=written)
     return pubs.height
 
 
@@ -296,49 +309,59 @@ def _write_journals(conn: Connection, pubs: pl.DataFrame, now: datetime) -> None
         .group_by("journal_issn", maintain_order=True)
         .agg(pl.col("journal_title").drop_nulls().first(),
              pl.col("journal_title_zh").drop_nulls().first())
+        .rename({"journal_issn": "issn", "journal_title": "title",
+                 "journal_title_zh": "title_zh"})
     )
-    rows = [{"issn": i, "title": t, "title_zh": tz, "updated_at": now}
-            for i, t, tz in journals.iter_rows()]
-    if not rows:
+    if journals.height == 0:
         return
     # Keep titles a journal already has (e.g. from aied.toml); fill the missing ones.
-    existing = {r.issn: r for r in conn.execute(select(s.journals).where(
-        s.journals.c.issn.in_([r["issn"] for r in rows[:30000]])))} if len(rows) <= 30000 else {}
-    for row in rows:
-        old = existing.get(row["issn"])
-        if old is not None:
-            row["title"] = old.title or row["title"]
-            row["title_zh"] = old.title_zh or row["title_zh"]
-    upsert_rows(conn, s.journals, rows, keys=["issn"], update=["title", "title_zh", "updated_at"])
+    j = s.journals
+    with temp_rows(conn, journals.select("issn"), prefix="journals") as t:
+        rows = conn.execute(select(j.c.issn, j.c.title, j.c.title_zh).select_from(
+            t.join(j, j.c.issn == t.c.issn))).all()
+    existing = pl.DataFrame(rows, schema={"issn": pl.String, "_title": pl.String,
+                                          "_title_zh": pl.String}, orient="row")
+    journals = journals.join(existing, on="issn", how="left").select(
+        "issn", pl.coalesce("_title", "title").alias("title"),
+        pl.coalesce("_title_zh", "title_zh").alias("title_zh"),
+        pl.lit(now).alias("updated_at"))
+    upsert_frame(conn, s.journals, journals, keys=["issn"],
+                 update=["title", "title_zh", "updated_at"])
 
 
 def _write_publication_rows(conn: Connection, pubs: pl.DataFrame, now: datetime) -> None:
+    cols = ["pub_id", *PUBLICATION_FIELDS, "pub_year", "pub_month", "is_ai_education",
+            "ai_score", "taxonomy_version", "sources", "field_sources"]
     frame = pubs.with_columns(
         pl.col("published_date").dt.year().alias("pub_year"),
         pl.when(pl.col("date_precision").is_in(["day", "month"]))
         .then(pl.col("published_date").dt.month()).alias("pub_month"),
+    ).select(cols)
+    hashes = [hashlib.sha256(line.encode("utf-8")).hexdigest() for line in ndjson_lines(frame)]
+    frame = frame.with_columns(
+        pl.Series("content_hash", hashes, dtype=pl.String),
+        pl.lit(now).alias("first_seen_at"), pl.lit(now).alias("updated_at"),
+        *publication_key_exprs(),
     )
-    cols = ["pub_id", *PUBLICATION_FIELDS, "pub_year", "pub_month", "is_ai_education",
-            "ai_score", "taxonomy_version", "sources", "field_sources"]
-    rows = frame.select(cols).to_dicts()
-    # The DOI is unique: a DOI given to another publication's row stays where it was.
-    for row in rows:
-        row["content_hash"] = hashlib.sha256(
-            json.dumps(row, default=str, sort_keys=True).encode("utf-8")).hexdigest()
-        row["first_seen_at"] = now
-        row["updated_at"] = now
-    update = [c for c in rows[0] if c not in ("pub_id", "first_seen_at")]
-    upsert_rows(conn, s.publications, rows, keys=["pub_id"], update=update)
+    update = [c for c in frame.columns if c not in ("pub_id", "first_seen_at")]
+    upsert_frame(conn, s.publications, frame, keys=["pub_id"], update=update)
 
 
 def _hash_id(prefix: str, value: str) -> str:
     return prefix + hashlib.sha1(value.encode("utf-8")).hexdigest()[:16]
 
 
-def _write_people_and_keywords(conn: Connection, pubs: pl.DataFrame) -> None:
-    pub_ids = pubs.get_column("pub_id").to_list()
-    delete_where_in(conn, s.publication_authors, "pub_id", pub_ids)
-    delete_where_in(conn, s.publication_keywords, "pub_id", pub_ids)
+def _hashed_ids(keys: pl.Series, prefix: str) -> pl.Series:
+    """``prefix`` + sha1 of each key (hashed once per distinct key)."""
+    distinct = keys.unique()
+    table = pl.DataFrame({"_key": distinct, "_id": [_hash_id(prefix, k) for k in distinct]})
+    return pl.DataFrame({"_key": keys}).join(table, on="_key", how="left",
+                                             maintain_order="left").get_column("_id")
+
+
+def _write_people_and_keywords(conn: Connection, pubs: pl.DataFrame, written: Table) -> None:
+    for table in (s.publication_authors, s.publication_keywords):
+        conn.execute(table.delete().where(table.c.pub_id.in_(select(written.c.pub_id))))
     authors = (
         pubs.select("pub_id", "authors").explode("authors")
         .filter(pl.col("authors").is_not_null())
@@ -355,67 +378,69 @@ def _write_people_and_keywords(conn: Connection, pubs: pl.DataFrame) -> None:
         )
     )
     if authors.height:
-        authors = authors.with_columns(
-            pl.col("_key").map_elements(lambda k: _hash_id("au_", k), return_dtype=pl.String)
-            .alias("author_id"))
-        people = authors.unique("author_id", keep="first").select(
-            "author_id", "name", "name_zh", "orcid").to_dicts()
-        upsert_rows(conn, s.authors, people, keys=["author_id"], update=[])
-        links = authors.unique(["pub_id", "position"]).select(
-            "pub_id", "position", "author_id", "affiliation").to_dicts()
-        upsert_rows(conn, s.publication_authors, links, keys=["pub_id", "position"])
+        authors = authors.with_columns(_hashed_ids(authors.get_column("_key"), "au_")
+                                       .alias("author_id"))
+        people = authors.unique("author_id", keep="first", maintain_order=True).select(
+            "author_id", "name", "name_zh", "orcid")
+        upsert_frame(conn, s.authors, people, keys=["author_id"], update=[])
+        links = authors.unique(["pub_id", "position"], maintain_order=True).select(
+            "pub_id", "position", "author_id", "affiliation")
+        upsert_frame(conn, s.publication_authors, links, keys=["pub_id", "position"])
     words = (
         pubs.select("pub_id", "keywords").explode("keywords")
         .filter(pl.col("keywords").is_not_null())
         .with_columns(pl.col("keywords").str.normalize("NFKC").str.strip_chars()
                       .str.to_lowercase().alias("keyword"))
         .filter(pl.col("keyword").str.len_chars() > 0)
-        .with_columns(
-            pl.col("keyword").map_elements(lambda k: _hash_id("kw_", k), return_dtype=pl.String)
-            .alias("keyword_id"),
+    )
+    if words.height:
+        words = words.with_columns(
+            _hashed_ids(words.get_column("keyword"), "kw_").alias("keyword_id"),
             pl.when(pl.col("keyword").str.contains(r"[\u3400-\u9fff]")).then(pl.lit("zh"))
             .otherwise(pl.lit("en")).alias("language"),
         )
-    )
-    if words.height:
-        upsert_rows(conn, s.keywords, words.unique("keyword_id").select(
-            "keyword_id", "keyword", "language").to_dicts(), keys=["keyword_id"], update=[])
-        upsert_rows(conn, s.publication_keywords, words.unique(["pub_id", "keyword_id"]).select(
-            "pub_id", "keyword_id").to_dicts(), keys=["pub_id", "keyword_id"], update=[])
+        upsert_frame(conn, s.keywords, words.unique("keyword_id", maintain_order=True).select(
+            "keyword_id", "keyword", "language"), keys=["keyword_id"], update=[])
+        upsert_frame(conn, s.publication_keywords, words.unique(
+            ["pub_id", "keyword_id"], maintain_order=True).select("pub_id", "keyword_id"),
+            keys=["pub_id", "keyword_id"], update=[])
 
 
-def _evidence_json(column: pl.Expr) -> pl.Expr:
-    return column.map_elements(
-        lambda v: json.dumps(list(v) if v is not None else [], ensure_ascii=False),
-        return_dtype=pl.String,
-    )
+def _evidence_text(column: str) -> pl.Expr:
+    """A list of evidence structs as its JSON array text."""
+    inner = pl.col(column).list.eval(pl.element().struct.json_encode()).list.join(",")
+    return pl.lit("[") + inner.fill_null("") + pl.lit("]")
 
 
-def write_classification(conn: Connection, pubs: pl.DataFrame, now: datetime) -> None:
-    version = pubs.get_column("taxonomy_version").drop_nulls().unique().to_list()
-    pub_ids = pubs.get_column("pub_id").to_list()
-    for v in version:
-        for part in chunks(pub_ids, 900):
-            conn.execute(s.publication_topics.delete().where(
-                s.publication_topics.c.pub_id.in_(part),
-                s.publication_topics.c.taxonomy_version == v))
+def write_classification(conn: Connection, pubs: pl.DataFrame, now: datetime, *,
+                         written: Table | None = None) -> None:
+    """Replace the publications' labels of their taxonomy version (topics and relevance).
+
+    ``written``: a temporary table of the publications' ids, when the caller has one.
+    """
+    if pubs.height == 0:
+        return
+    if written is None:
+        with temp_rows(conn, pubs.select("pub_id").unique(), prefix="labelled") as table:
+            write_classification(conn, pubs, now, written=table)
+        return
+    pt = s.publication_topics
+    for version in pubs.get_column("taxonomy_version").drop_nulls().unique().to_list():
+        conn.execute(pt.delete().where(pt.c.pub_id.in_(select(written.c.pub_id)),
+                                       pt.c.taxonomy_version == version))
     classes = pubs.select(
         "pub_id", "taxonomy_version", "is_ai_education", "ai_score",
-        pl.col("ai_evidence").list.eval(pl.element().struct.json_encode())
-        .list.join(",").alias("_ev"),
-    ).with_columns((pl.lit("[") + pl.col("_ev").fill_null("") + pl.lit("]")).alias("evidence"))
-    rows = classes.drop("_ev").with_columns(pl.lit(now).alias("classified_at")).to_dicts()
-    upsert_rows(conn, s.publication_classifications, rows, keys=["pub_id", "taxonomy_version"])
+        _evidence_text("ai_evidence").alias("evidence"), pl.lit(now).alias("classified_at"))
+    upsert_frame(conn, s.publication_classifications, classes,
+                 keys=["pub_id", "taxonomy_version"])
     topics = (
         pubs.select("pub_id", "taxonomy_version", "topics").explode("topics")
         .filter(pl.col("topics").is_not_null()).unnest("topics")
     )
     if topics.height:
-        topics = topics.with_columns(
-            (pl.lit("[") + pl.col("evidence").list.eval(pl.element().struct.json_encode())
-             .list.join(",") + pl.lit("]")).alias("evidence"))
-        upsert_rows(conn, s.publication_topics, topics.select(
-            "pub_id", "topic", "taxonomy_version", "score", "evidence").to_dicts(),
+        upsert_frame(conn, pt, topics.select(
+            "pub_id", "topic", "taxonomy_version", "score",
+            _evidence_text("evidence").alias("evidence")),
             keys=["pub_id", "topic", "taxonomy_version"])
 
 

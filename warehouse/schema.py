@@ -86,6 +86,13 @@ publications = Table(
     Column("content_hash", String(64), comment="sha256 of the merged visible fields"),
     Column("first_seen_at", TS, comment="When the pipeline first loaded it (UTC)"),
     Column("updated_at", TS, comment="When the row last changed (UTC)"),
+    Column("title_key", Text,
+           comment="Matching key of the title (Chinese title first): NFKC, lower-case, "
+                   "letters and digits only"),
+    Column("journal_key", Text,
+           comment="Matching key of the journal: the ISSN, else the journal title's key"),
+    Index("ix_publications_match_keys", "journal_key", "pub_year", "title_key", "doi",
+          "pub_id"),
     comment="One row per publication after cross-source deduplication and merge",
 )
 

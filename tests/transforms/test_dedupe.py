@@ -152,3 +152,85 @@ def test_titles_never_merge_two_different_dois():
     assert rows["10.3760/b"]["match_rule"] == "new" and rows["10.3760/c"]["match_rule"] == "new"
     assert len({rows["10.3760/b"]["pub_id"], rows["10.3760/c"]["pub_id"], "pub_a"}) == 3
     assert (rows["f"]["match_rule"], rows["f"]["pub_id"]) == ("title", "pub_a")
+
+
+# -- fuzzy matching: one cdist per block gives what one extractOne per probe gives ---------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from rapidfuzz import fuzz, process  # noqa: E402
+
+from transforms.dedupe import TITLE_THRESHOLD, _fuzzy_title_matches  # noqa: E402
+
+
+def _fuzzy_reference(remaining, identities, threshold):
+    """The rule as first written: a pool per block, extractOne per probe."""
+    blocks = {}
+    for pub_id, source, source_id, title_key, year, journal, doi in identities.filter(
+            pl.col("title_key").is_not_null() & pl.col("pub_year").is_not_null()).select(
+            "pub_id", "source", "source_id", "title_key", "pub_year", "journal_key",
+            "doi").iter_rows():
+        blocks.setdefault((year, journal), []).append((title_key, pub_id, source, source_id,
+                                                       doi))
+    rows = []
+    for row, title_key, year, journal, doi in remaining.filter(
+            pl.col("title_key").is_not_null() & pl.col("pub_year").is_not_null()).select(
+            "_row", "title_key", "pub_year", "journal_key", "doi").iter_rows():
+        pool = [p for p in blocks.get((year, journal), [])
+                if doi is None or p[4] is None or p[4] == doi]
+        if not pool:
+            continue
+        best = process.extractOne(title_key, [p[0] for p in pool], scorer=fuzz.ratio,
+                                  score_cutoff=threshold)
+        if best is not None:
+            _, score, index = best
+            rows.append((row, pool[index][1], "title", score / 100.0, pool[index][2],
+                         pool[index][3]))
+    return sorted(rows)
+
+
+_TITLE_WORDS = ["ai", "tutor", "medical", "student", "learning", "chatgpt", "exam", "nurse"]
+# Few distinct titles, so that equal best scores (ties between publications) are common.
+_titles = st.one_of(
+    st.lists(st.sampled_from(_TITLE_WORDS), min_size=3, max_size=9).map("".join),
+    st.sampled_from(["aitutormedical", "aitutormedicals", "medicalstudentexam"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(_titles, st.sampled_from([2023, 2024, None]),
+                       st.sampled_from(["j1", "j2", None]),
+                       st.sampled_from([None, "10.1/a", "10.1/b"])), min_size=1, max_size=25),
+    st.lists(st.tuples(_titles, st.sampled_from([2023, 2024, None]),
+                       st.sampled_from(["j1", "j2", None]),
+                       st.sampled_from([None, "10.1/a", "10.1/c"])), min_size=1, max_size=25),
+    st.sampled_from([TITLE_THRESHOLD, 80.0]),
+)
+def test_block_cdist_matches_extract_one_per_probe(known, arriving, threshold):
+    identities = pl.DataFrame(
+        [{"pub_id": f"p{i % 11}", "source": "s", "source_id": str(i), "doi": doi,
+          "pmid": None, "title_key": title, "pub_year": year, "journal_key": journal}
+         for i, (title, year, journal, doi) in enumerate(known)], schema=IDENTITY_SCHEMA)
+    remaining = pl.DataFrame(
+        [{"_row": i, "title_key": title, "pub_year": year, "journal_key": journal, "doi": doi}
+         for i, (title, year, journal, doi) in enumerate(arriving)],
+        schema={"_row": pl.UInt32, "title_key": pl.String, "pub_year": pl.Int32,
+                "journal_key": pl.String, "doi": pl.String})
+    got = sorted(_fuzzy_title_matches(remaining, identities, threshold).iter_rows())
+    assert got == _fuzzy_reference(remaining, identities, threshold)
+
+
+def test_equal_fuzzy_scores_go_to_the_candidate_listed_first():
+    identities = pl.DataFrame(
+        [{"pub_id": p, "source": "s", "source_id": p, "doi": None, "pmid": None,
+          "title_key": "aitutoringformedicalstudentsx", "pub_year": 2024, "journal_key": "j"}
+         for p in ("p2", "p1", "p3")], schema=IDENTITY_SCHEMA)
+    remaining = pl.DataFrame(
+        {"_row": [0], "title_key": ["aitutoringformedicalstudentsy"], "pub_year": [2024],
+         "journal_key": ["j"], "doi": [None]},
+        schema={"_row": pl.UInt32, "title_key": pl.String, "pub_year": pl.Int32,
+                "journal_key": pl.String, "doi": pl.String})
+    got = _fuzzy_title_matches(remaining, identities, TITLE_THRESHOLD)
+    assert got.get_column("pub_id").to_list() == ["p2"]
+    assert got.item(0, "match_score") == fuzz.ratio("aitutoringformedicalstudentsx",
+                                                    "aitutoringformedicalstudentsy") / 100

@@ -37,7 +37,7 @@ def _diffs(engine: Engine) -> list[object]:
 
 def test_migrations_and_metadata_agree(warehouse_engine: Engine) -> None:
     assert _diffs(warehouse_engine) == []
-    assert current_revision(warehouse_engine) == head_revision() == "0001"
+    assert current_revision(warehouse_engine) == head_revision() == "0002"
     tables = set(inspect(warehouse_engine).get_table_names())
     assert set(metadata.tables) <= tables
 
@@ -77,7 +77,7 @@ def test_downgrade_to_base_and_upgrade_again(empty_database_url: str) -> None:
         assert set(insp.get_table_names()) <= {"alembic_version"}
         assert insp.get_view_names() == []
         upgrade_warehouse(empty_database_url)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
         assert _diffs(engine) == []
     finally:
         engine.dispose()
@@ -127,7 +127,7 @@ def test_upgrade_works_from_another_directory(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     engine = create_warehouse_engine(url)
     try:
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
     finally:
         engine.dispose()
 
@@ -142,7 +142,7 @@ def test_alembic_command_line_uses_the_ini_file(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     engine = create_warehouse_engine(url)
     try:
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
         assert "topic_trends" in inspect(engine).get_view_names()
     finally:
         engine.dispose()
@@ -157,5 +157,43 @@ def test_read_only_sqlite_url_works(tmp_path: Path) -> None:
             assert conn.execute(text("SELECT COUNT(*) FROM topic_trends")).scalar_one() == 0
             with pytest.raises(Exception, match="readonly"):
                 conn.execute(text("INSERT INTO journals (issn) VALUES ('0000-0000')"))
+    finally:
+        engine.dispose()
+
+
+def test_0002_fills_the_match_keys_of_existing_publications(empty_database_url: str) -> None:
+    import polars as pl
+
+    from transforms.dedupe import publication_key_exprs
+
+    upgrade_warehouse(empty_database_url, "0001")
+    engine = create_warehouse_engine(empty_database_url)
+    rows = [
+        {"pub_id": "pub_a", "title": "AI Tutors, for Medical Students!", "title_zh": None,
+         "journal_issn": None, "journal_title": "Medical Teacher"},
+        {"pub_id": "pub_b", "title": "Chatbots", "title_zh": "人工智能（AI）辅助教学",
+         "journal_issn": None, "journal_title": None},
+        {"pub_id": "pub_c", "title": None, "title_zh": None, "journal_issn": None,
+         "journal_title": None},
+    ]
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO publications (pub_id, title, title_zh, journal_issn,"
+                              " journal_title) VALUES (:pub_id, :title, :title_zh,"
+                              " :journal_issn, :journal_title)"), rows)
+        upgrade_warehouse(empty_database_url)
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT pub_id, title_key, journal_key FROM publications"
+                                       " ORDER BY pub_id")).all()
+        expected = pl.DataFrame(rows).select("pub_id", *publication_key_exprs()).rows()
+        assert [tuple(r) for r in stored] == expected
+        assert stored[0][1:] == ("aitutorsformedicalstudents", "medicalteacher")
+        assert stored[1][1] == "人工智能ai辅助教学" and stored[2][1:] == (None, None)
+        indexes = {i["name"] for i in inspect(engine).get_indexes("publications")}
+        assert "ix_publications_match_keys" in indexes
+        downgrade_warehouse(empty_database_url, "0001")
+        columns = {c["name"] for c in inspect(engine).get_columns("publications")}
+        assert "title_key" not in columns and "journal_key" not in columns
+        assert "topic_trends" in inspect(engine).get_view_names()
     finally:
         engine.dispose()
