@@ -401,8 +401,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="comma-separated sources (default crossref,openalex,pubmed)")
     parser.add_argument("--batch-records", type=int, default=DEFAULT_BATCH_RECORDS,
                         help=f"records per landed batch (default {DEFAULT_BATCH_RECORDS})")
-    parser.add_argument("--validation-engine", choices=("gx", "polars"), default="gx",
-                        help="expectation engine (default gx, as the flows)")
+    parser.add_argument("--validation-engine", choices=("hybrid", "gx", "polars"),
+                        default="hybrid", help="expectation engine (default hybrid, as the flows)")
     parser.add_argument("--skip-peers", action="store_true", help="run no peer")
     parser.add_argument("--skip-dlt", action="store_true", help="run the naive peer only")
     parser.add_argument("--skip-reprocess", action="store_true",

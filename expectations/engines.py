@@ -49,6 +49,10 @@ class GXExecutionError(RuntimeError):
     """great-expectations raised while computing an expectation."""
 
 
+class EngineDisagreementError(RuntimeError):
+    """great-expectations and the polars engine judged rows of the same sample differently."""
+
+
 @dataclass(frozen=True)
 class ExpectationSummary:
     """One expectation's result on a batch.
@@ -266,3 +270,60 @@ def _bound(value: Any, dtype: pl.DataType) -> Any:
     if isinstance(value, datetime) and dtype == pl.Date:
         return value.date()
     return value
+
+
+# ----------------------------------------------------------------------- hybrid engine
+
+#: Rows great-expectations checks in every batch the hybrid engine validates.
+HYBRID_SAMPLE_ROWS = 5_000
+
+
+def hybrid_sample(prepared: pl.DataFrame, flagged: pl.Series, size: int) -> pl.DataFrame:
+    """The rows great-expectations checks: all of a batch up to ``size`` rows, else ``size``.
+
+    The rule: rows are taken in the order of a hash of their ``pub_key`` (the same rows for
+    the same batch), first up to half the sample from the rows polars found unexpected for
+    some expectation, then the others, until ``size`` rows.
+    """
+    if prepared.height <= size:
+        return prepared
+    ordered = prepared.with_columns(
+        pl.col(KEY).is_in(flagged.implode()).alias("_flagged"),
+        pl.col(KEY).hash(seed=20261207).alias("_order"),
+    ).sort("_order")
+    bad = ordered.filter(pl.col("_flagged")).head(size // 2)
+    good = ordered.filter(~pl.col("_flagged")).head(size - bad.height)
+    return pl.concat([bad, good]).drop("_flagged", "_order")
+
+
+def run_hybrid(
+    prepared: pl.DataFrame, suite: Mapping[str, Any], params: Mapping[str, Any], *,
+    sample_rows: int = HYBRID_SAMPLE_ROWS,
+) -> dict[str, Evaluation]:
+    """The polars engine's verdict on every row, certified by great-expectations on a sample.
+
+    great-expectations evaluates the suite on :func:`hybrid_sample`; for every expectation
+    the rows it finds unexpected must be exactly the sample's rows polars found unexpected.
+    A batch of up to ``sample_rows`` rows is checked whole by both engines.
+
+    Raises:
+        EngineDisagreementError: The engines differ on a row of the sample (names the
+            expectation and up to five keys).
+        UnsupportedExpectationError: The polars engine cannot evaluate the suite.
+        GXExecutionError: great-expectations failed to compute an expectation.
+    """
+    full = run_polars(prepared, suite, params)
+    flagged = pl.concat([ev.keys for ev in full.values()]).unique()
+    sample = hybrid_sample(prepared, flagged, sample_rows)
+    certified = run_gx(sample, suite, params)
+    in_sample = set(sample.get_column(KEY).cast(pl.String).to_list())
+    for label, evaluation in full.items():
+        by_polars = set(evaluation.keys.to_list()) & in_sample
+        by_gx = set(certified[label].keys.cast(pl.String).to_list())
+        if by_polars != by_gx:
+            differ = sorted(by_polars ^ by_gx)
+            msg = (f"great-expectations and polars disagree on {label} for "
+                   f"{len(differ)} of {len(in_sample)} sampled rows, e.g. "
+                   f"{', '.join(differ[:5])}; the batch is not validated")
+            raise EngineDisagreementError(msg)
+    return full

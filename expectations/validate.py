@@ -16,6 +16,12 @@ Two engines evaluate the same JSON suite:
   regex, in-set, between, column-pair comparison), several times faster on large batches and
   free of the ~4 s GX import. An expectation type or argument it does not know raises
   :class:`UnsupportedExpectationError` rather than being skipped.
+* ``engine="hybrid"`` (what the flows use): polars judges every row; great-expectations
+  checks the whole batch up to :data:`~expectations.engines.HYBRID_SAMPLE_ROWS` rows, and
+  a stated sample of larger ones (half from the rows polars flagged, the rest by a hash of
+  ``pub_key``), and the two must agree row for row on it, else
+  :class:`EngineDisagreementError` fails the batch. On 100,000 rows: ~1.7 s with ``gx``,
+  ~0.4 s with ``hybrid`` (GX's fixed ~0.25 s plus the sample), ~0.15 s with ``polars``.
 
 Derived columns the suite refers to are computed in polars before either engine runs:
 ``has_title``, ``has_abstract``, ``dated_precision`` (date_precision where published_date is
@@ -37,6 +43,7 @@ import polars as pl
 
 from expectations.engines import (
     KEY,
+    EngineDisagreementError,
     Evaluation,
     ExpectationSummary,
     GXExecutionError,
@@ -46,11 +53,14 @@ from expectations.engines import (
     expectation_label,
     resolve_value,
     run_gx,
+    run_hybrid,
     run_polars,
 )
 
 __all__ = [
+    "ENGINES",
     "SUITE_PATH",
+    "EngineDisagreementError",
     "ExpectationSummary",
     "GXExecutionError",
     "SuiteError",
@@ -73,7 +83,8 @@ _DERIVED_FROM = (
     "online_date", "received_date", "topics",
 )  # fmt: skip
 
-Engine = Literal["gx", "polars"]
+Engine = Literal["gx", "polars", "hybrid"]
+ENGINES: tuple[str, ...] = ("gx", "polars", "hybrid")
 
 
 class ValidationInputError(ValueError):
@@ -202,7 +213,8 @@ def validate_publications(
         allowed_topics: The taxonomy's topic slugs.
         today: Run date for the date bounds; defaults to ``date.today()``.
         suite_path: Suite JSON file; defaults to ``expectations/publications.json``.
-        engine: ``"gx"`` (great-expectations) or ``"polars"`` (same suite, native polars).
+        engine: ``"gx"`` (great-expectations), ``"polars"`` (same suite, native polars) or
+            ``"hybrid"`` (polars on every row, great-expectations on a sample; they must agree).
 
     Returns:
         The split into passed and failed rows, per-expectation summaries, and batch verdict.
@@ -211,6 +223,7 @@ def validate_publications(
         SuiteError: If the suite file is broken (or unsupported by the polars engine).
         ValidationInputError: If columns are missing or ``pub_key`` is null or repeated.
         GXExecutionError: If great-expectations fails to compute an expectation.
+        EngineDisagreementError: With ``hybrid``, if the engines judge a sampled row apart.
     """
     suite = load_suite(suite_path)
     if frame.height == 0:
@@ -227,8 +240,10 @@ def validate_publications(
         evaluations = run_gx(prepared, suite, params)
     elif engine == "polars":
         evaluations = run_polars(prepared, suite, params)
+    elif engine == "hybrid":
+        evaluations = run_hybrid(prepared, suite, params)
     else:
-        msg = f"unknown engine {engine!r}; expected 'gx' or 'polars'"
+        msg = f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}"
         raise ValueError(msg)
     row_level = {
         expectation_label(e) for e in suite["expectations"] if e["meta"]["level"] == "row"

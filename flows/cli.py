@@ -43,8 +43,10 @@ def main() -> None:
 @click.option("--full", is_flag=True, help="Ignore the watermark and fetch everything.")
 @click.option("--max-pages", type=int, help="Stop after this many pages (API sources).")
 @click.option("--report-dir", type=click.Path(path_type=Path), help="Where the report goes.")
-@click.option("--validation-engine", type=click.Choice(["gx", "polars"]), default="gx",
-              show_default=True, help="Run the expectations with GX or natively in polars.")
+@click.option("--validation-engine", type=click.Choice(["hybrid", "gx", "polars"]),
+              default="hybrid", show_default=True,
+              help="hybrid: polars on every row, GX on a sample, both must agree; gx: GX on "
+                   "every row; polars: natively only.")
 def run(source: str, scope: str | None, base_url: str | None, since: object, full: bool,
         max_pages: int | None, report_dir: Path | None, validation_engine: str) -> None:
     """Run the chain for one source: fetch, land, process, load, report.

@@ -20,7 +20,7 @@ from flows.report import report_flow
 def run_pipeline_flow(source: str, scope: str | None = None, base_url: str | None = None,
                       since: date | None = None, full: bool = False,
                       report_dir: str | None = None, max_pages: int | None = None,
-                      validation_engine: str = "gx", report: bool = True) -> dict[str, Any]:
+                      validation_engine: str = "hybrid", report: bool = True) -> dict[str, Any]:
     """Ingest one source, process the landed batch, refresh the report (unless ``report``
     is false: several runs in a row can share one report at the end)."""
     landed = ingest_flow(source, scope=scope, base_url=base_url, since=since, full=full,

@@ -40,7 +40,7 @@ def process_task(batch_path: Path, run: RunInfo, *, validation_engine: str) -> d
 
 @flow(name="aied-process", flow_run_name="process-{batch_id}")
 def process_flow(batch_path: str, batch_id: str = "", force: bool = False,
-                 validation_engine: str = "gx", emit_event: bool = True) -> dict[str, Any]:
+                 validation_engine: str = "hybrid", emit_event: bool = True) -> dict[str, Any]:
     """Process one complete landing batch into the warehouse (idempotent)."""
     logger = get_run_logger()
     env = rt.open_runtime()

@@ -316,7 +316,7 @@ def validation_quarantine(records: pl.DataFrame, failed: pl.DataFrame) -> list[d
 
 
 def validate_records(records: pl.DataFrame, *, allowed_topics: frozenset[str],
-                     today: date | None = None, engine_name: str = "gx"
+                     today: date | None = None, engine_name: str = "hybrid"
                      ) -> tuple[pl.DataFrame, list[dict[str, Any]], list[str], list[dict]]:
     """Run the publications suite on classified records.
 
@@ -362,7 +362,7 @@ class ProcessOutcome:
 
 
 def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunInfo,
-                  today: date | None = None, validation_engine: str = "gx",
+                  today: date | None = None, validation_engine: str = "hybrid",
                   secrets: tuple[str, ...] = (),
                   on_stage: Callable[[str], None] = lambda _stage: None) -> ProcessOutcome:
     """Parse, normalise, deduplicate, classify, validate and load one landed batch.
@@ -385,8 +385,12 @@ def process_batch(batch_path: Path, *, data_dir: Path, engine: Engine, run: RunI
     classified = classify_topics(records, taxonomy)
     on_stage("validate")
     allowed = frozenset(t.slug for t in taxonomy.topics)
-    passed, bad, failures, summaries = validate_records(
-        classified, allowed_topics=allowed, today=today, engine_name=validation_engine)
+    try:
+        passed, bad, failures, summaries = validate_records(
+            classified, allowed_topics=allowed, today=today, engine_name=validation_engine)
+    except RuntimeError as exc:  # GX failed, or GX and polars disagree: nothing is loaded
+        record_failed_run(engine, run, f"batch {parsed.batch_id} was not validated: {exc}")
+        raise
     if failures:
         message = f"batch {parsed.batch_id} failed the quality gate: {'; '.join(failures)}"
         record_failed_run(engine, run, message)

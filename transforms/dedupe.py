@@ -178,6 +178,8 @@ def _doi_conflict(left: str, right: str) -> pl.Expr:
 FUZZY_PROBE_CHUNK = 2048
 #: Scores closer than this are the same score (cdist and fuzz.ratio differ in the last bit).
 _HAIR = 1e-9
+#: Score matrices at least this large are computed on every core.
+_PARALLEL_CELLS = 200_000
 
 
 def _fuzzy_title_matches(remaining: pl.DataFrame, identities: pl.DataFrame,
@@ -187,78 +189,92 @@ def _fuzzy_title_matches(remaining: pl.DataFrame, identities: pl.DataFrame,
     For each probe, the best rapidfuzz ``ratio`` over the candidates of its block whose DOI
     does not differ from its own (two different DOIs are two works, however alike the
     titles), at least ``threshold``; ties go to the candidate listed first. The scores of a
-    block come from one ``process.cdist`` call (C++, every core) instead of one
-    ``extractOne`` per probe.
+    block come from one ``process.cdist`` call (C++) instead of one ``extractOne`` per probe.
     """
     schema = {"_row": pl.UInt32, "pub_id": pl.String, "match_rule": pl.String,
               "match_score": pl.Float64, "matched_source": pl.String,
               "matched_source_id": pl.String}
     has_block = pl.col("title_key").is_not_null() & pl.col("pub_year").is_not_null()
     block = ["pub_year", "journal_key"]
+    probes = remaining.filter(has_block).select("_row", "title_key", "doi", *block)
     candidates = identities.filter(has_block).select(
         "pub_id", "source", "source_id", "title_key", "doi", *block)
-    probes = remaining.filter(has_block).select("_row", "title_key", "doi", *block)
     if candidates.height == 0 or probes.height == 0:
         return pl.DataFrame(schema=schema)
-    candidates = candidates.join(probes.select(block).unique(), on=block, how="semi",
-                                 nulls_equal=True, maintain_order="left")
-    pools = {key: group for key, group in candidates.group_by(block, maintain_order=True)}
-    found: list[pl.DataFrame] = []
-    for key, group in probes.group_by(block, maintain_order=True):
-        pool = pools.get(key)
-        if pool is None:
-            continue
-        for start in range(0, group.height, FUZZY_PROBE_CHUNK):
-            hit = _best_in_pool(group.slice(start, FUZZY_PROBE_CHUNK), pool, threshold)
-            if hit is not None:
-                found.append(hit)
-    if not found:
+    ids = probes.select(block).unique(maintain_order=True).with_row_index("_block")
+    # Sorted by block; a block's candidates stay in the order they were listed.
+    probes = probes.join(ids, on=block, nulls_equal=True).sort("_block", maintain_order=True)
+    candidates = candidates.join(ids, on=block, nulls_equal=True).sort(
+        "_block", maintain_order=True)
+    if candidates.height == 0:
         return pl.DataFrame(schema=schema)
-    return pl.concat(found).select(
-        "_row", "pub_id", pl.lit("title").alias("match_rule"),
-        pl.col("_score").alias("match_score"),
-        pl.col("source").alias("matched_source"),
-        pl.col("source_id").alias("matched_source_id"),
-    ).cast(schema)  # type: ignore[arg-type]
+    probe_blocks = probes.get_column("_block").to_numpy()
+    pool_blocks = candidates.get_column("_block").to_numpy()
+    titles = probes.get_column("title_key").to_list()
+    choices = candidates.get_column("title_key").to_list()
+    probe_doi = probes.get_column("doi").to_numpy().astype(object)
+    pool_doi = candidates.get_column("doi").to_numpy().astype(object)
+    rows: list[int] = []
+    picks: list[int] = []
+    scores: list[float] = []
+    starts = np.flatnonzero(np.r_[True, probe_blocks[1:] != probe_blocks[:-1]])
+    ends = np.r_[starts[1:], len(probe_blocks)]
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        key = probe_blocks[start]
+        low, high = np.searchsorted(pool_blocks, [key, key + 1])
+        if low == high:
+            continue
+        for part in range(start, end, FUZZY_PROBE_CHUNK):
+            stop = min(part + FUZZY_PROBE_CHUNK, end)
+            _best_in_pool(titles, choices, probe_doi, pool_doi, (part, stop), (low, high),
+                          threshold, out=(rows, picks, scores))
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.concat([
+        probes.select("_row")[rows],
+        candidates.select(pl.col("pub_id"), pl.lit("title").alias("match_rule"))[picks],
+        pl.DataFrame({"match_score": scores}, schema={"match_score": pl.Float64}),
+        candidates.select(pl.col("source").alias("matched_source"),
+                          pl.col("source_id").alias("matched_source_id"))[picks],
+    ], how="horizontal").cast(schema)  # type: ignore[arg-type]
 
 
-def _best_in_pool(probes: pl.DataFrame, pool: pl.DataFrame,
-                  threshold: float) -> pl.DataFrame | None:
-    """The best candidate of ``pool`` for each probe, or None when no probe has one.
+def _best_in_pool(titles: list[str], choices: list[str], probe_doi: np.ndarray,
+                  pool_doi: np.ndarray, probe_span: tuple[int, int],
+                  pool_span: tuple[int, int], threshold: float, *,
+                  out: tuple[list[int], list[int], list[float]]) -> None:
+    """Append (probe, best candidate, score) to ``out`` for each probe of the span that has one.
 
     ``cdist`` may differ from a single ``fuzz.ratio`` call in the last bit of a score: it
     finds the candidates with a cutoff a hair lower, scores within that hair of a row's best
     count as equal (the first listed wins), and the chosen pair is scored again the way
     ``extractOne`` scores it, which decides the threshold and gives the stored score.
     """
-    titles = probes.get_column("title_key").to_list()
-    choices = pool.get_column("title_key").to_list()
-    scores = process.cdist(titles, choices, scorer=fuzz.ratio, score_cutoff=threshold - _HAIR,
-                           dtype=np.float64, workers=-1)
-    probe_doi = probes.get_column("doi").to_numpy().astype(object)
-    pool_doi = pool.get_column("doi").to_numpy().astype(object)
-    if any(d is not None for d in probe_doi) and any(d is not None for d in pool_doi):
-        conflict = ((probe_doi[:, None] != pool_doi[None, :])
-                    & (probe_doi[:, None] != None)  # noqa: E711 - element-wise on objects
-                    & (pool_doi[None, :] != None))  # noqa: E711
-        scores[conflict] = 0.0
-    top = scores.max(axis=1)
-    best = (scores >= top[:, None] - _HAIR).argmax(axis=1)  # the first of the best
-    rows, picks, exact = [], [], []
-    for i in np.flatnonzero(top > 0):
-        again = process.extractOne(titles[i], [choices[best[i]]], scorer=fuzz.ratio,
+    (p0, p1), (c0, c1) = probe_span, pool_span
+    queries, pool = titles[p0:p1], choices[c0:c1]
+    workers = -1 if len(queries) * len(pool) >= _PARALLEL_CELLS else 1
+    matrix = process.cdist(queries, pool, scorer=fuzz.ratio, score_cutoff=threshold - _HAIR,
+                           dtype=np.float64, workers=workers)
+    top = matrix.max(axis=1)
+    if not top.any():
+        return
+    dois, pool_dois = probe_doi[p0:p1], pool_doi[c0:c1]
+    if any(d is not None for d in dois) and any(d is not None for d in pool_dois):
+        conflict = ((dois[:, None] != pool_dois[None, :])
+                    & (dois[:, None] != None)  # noqa: E711 - element-wise on objects
+                    & (pool_dois[None, :] != None))  # noqa: E711
+        matrix[conflict] = 0.0
+        top = matrix.max(axis=1)
+    best = (matrix >= top[:, None] - _HAIR).argmax(axis=1)  # the first of the best
+    rows, picks, scores = out
+    for i in np.flatnonzero(top > 0).tolist():
+        pick = int(best[i])
+        again = process.extractOne(queries[i], [pool[pick]], scorer=fuzz.ratio,
                                    score_cutoff=threshold)
         if again is not None:
-            rows.append(i)
-            picks.append(best[i])
-            exact.append(again[1] / 100.0)  # in Python: polars multiplies by 0.01
-    if not rows:
-        return None
-    return pl.concat([
-        probes.select("_row")[rows],
-        pool.select("pub_id", "source", "source_id")[picks],
-        pl.DataFrame({"_score": exact}, schema={"_score": pl.Float64}),
-    ], how="horizontal")
+            rows.append(p0 + i)
+            picks.append(c0 + pick)
+            scores.append(again[1] / 100.0)  # in Python: polars multiplies by 0.01
 
 
 def _unify_within_batch(frame: pl.DataFrame) -> pl.DataFrame:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -69,6 +70,25 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
         cursor.execute("PRAGMA temp_store=MEMORY")
     finally:
         cursor.close()
+
+
+@contextlib.contextmanager
+def unchecked_foreign_keys(conn: Connection) -> Iterator[None]:
+    """On SQLite, do not check foreign keys on this connection for the block (bulk loads).
+
+    Must be entered before the block's transaction begins (SQLite ignores the pragma inside
+    one); checking is back on when the block ends, committed or not. Other databases always
+    check.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def create_warehouse_engine(url: str | URL) -> Engine:

@@ -27,7 +27,7 @@ TOPICS = frozenset({
     "curriculum-literacy", "teaching-transformation", "ethics-policy", "research-synthesis",
 })  # fmt: skip
 TOPIC_DTYPE = pl.List(pl.Struct({"topic": pl.String, "score": pl.Float64, "evidence": pl.String}))
-ENGINES = ["gx", "polars"]
+ENGINES = ["gx", "polars", "hybrid"]
 
 DOI = "expect_column_values_to_match_regex(doi)"
 ISSN = "expect_column_values_to_match_regex(journal_issn)"
@@ -303,10 +303,11 @@ def test_engines_agree_on_a_frame_with_bad_rows() -> None:
     ] + [good_row("x-many", doi="DOI:10.1/x", ai_score=7.0, title=None, language="klingon")]
     frame = frame_of(rows)
 
-    gx_out, pl_out = (
+    gx_out, pl_out, hybrid_out = (
         validate_publications(frame, allowed_topics=TOPICS, today=TODAY, engine=engine)
         for engine in ENGINES
     )
+    assert hybrid_out.failed.equals(pl_out.failed) and hybrid_out.results == pl_out.results
 
     assert gx_out.failed.height == sum(len(exp) for _, exp, _ in BAD_CASES.values()) + 4
     assert gx_out.failed.equals(pl_out.failed)
@@ -394,3 +395,48 @@ def test_plain_slug_lists_are_checked_too(engine: str) -> None:
 
     assert failures(outcome) == {("b", TOPIC)}
     assert outcome.failed["reason"][0].endswith("unknown_topic_slugs=crypto")
+
+
+# -- the hybrid engine: polars on every row, great-expectations on a stated sample ---------
+
+from expectations.engines import HYBRID_SAMPLE_ROWS, KEY, hybrid_sample  # noqa: E402
+from expectations.validate import EngineDisagreementError  # noqa: E402
+
+
+def big_frame(bad_every: int) -> pl.DataFrame:
+    rows = [good_row(f"r{i:05d}") if i % bad_every else
+            good_row(f"r{i:05d}", doi=f"doi:10.1/{i}", ai_score=2.0)
+            for i in range(HYBRID_SAMPLE_ROWS * 2 + 123)]
+    return frame_of(rows)
+
+
+def test_hybrid_equals_polars_on_a_batch_larger_than_its_sample() -> None:
+    frame = big_frame(bad_every=97)
+    hybrid = validate_publications(frame, allowed_topics=TOPICS, today=TODAY, engine="hybrid")
+    native = validate_publications(frame, allowed_topics=TOPICS, today=TODAY, engine="polars")
+    assert hybrid.failed.equals(native.failed) and hybrid.results == native.results
+    assert failures(hybrid) == {(f"r{i:05d}", e) for i in range(0, frame.height, 97)
+                                for e in (DOI, SCORE)}
+
+
+def test_the_sample_holds_flagged_rows_then_others_in_hash_order() -> None:
+    frame = big_frame(bad_every=3)  # a third flagged: more than half a sample
+    flagged = frame.filter(pl.col("doi").str.starts_with("doi:")).get_column(KEY)
+    sample = hybrid_sample(frame, flagged, HYBRID_SAMPLE_ROWS)
+    keys = sample.get_column(KEY)
+    assert sample.height == HYBRID_SAMPLE_ROWS and keys.n_unique() == HYBRID_SAMPLE_ROWS
+    assert keys.is_in(flagged.implode()).sum() == HYBRID_SAMPLE_ROWS // 2
+    assert hybrid_sample(frame, flagged, HYBRID_SAMPLE_ROWS).equals(sample)  # deterministic
+    small = frame.head(10)
+    assert hybrid_sample(small, flagged, HYBRID_SAMPLE_ROWS).equals(small)
+
+
+def test_hybrid_fails_the_batch_when_the_engines_disagree() -> None:
+    # A real difference of the two regex engines: Python's "$" also matches before a final
+    # newline (great-expectations says the DOI is fine), Rust's does not (polars says bad).
+    frame = frame_of([good_row("a"), good_row("b", doi="10.1016/j.nedt.2024.b\n")])
+    native = validate_publications(frame, allowed_topics=TOPICS, today=TODAY, engine="polars")
+    assert failures(native) == {("b", DOI)}
+    with pytest.raises(EngineDisagreementError, match=r"disagree on expect_column_values_to_ma"
+                                                      r"tch_regex\(doi\) for 1 of 2 .* b;"):
+        validate_publications(frame, allowed_topics=TOPICS, today=TODAY, engine="hybrid")

@@ -168,6 +168,9 @@ def test_every_source_into_one_warehouse(prefect_harness, fresh_aied_env, replay
         publications = conn.execute(select(func.count()).select_from(s.publications)).scalar()
         assert publications == conn.execute(
             select(func.count(s.source_records.c.pub_id.distinct()))).scalar()
+        # The loader writes without row-by-row key checks on SQLite: every key must hold.
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
     before = contents(engine)
     assert (report_dir / "index.html").exists()
 

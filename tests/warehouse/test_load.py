@@ -165,3 +165,21 @@ def test_deleted_records_retire_their_publication(warehouse_engine):
     assert result.deleted == 1
     counts = count_rows(warehouse_engine)
     assert counts["publications"] == 1 and counts["source_records"] == 1
+
+
+def test_keys_hold_after_loads_and_checking_is_back_on(warehouse_engine):
+    records, _ = prepare(MAGTECH)
+    load_batch(warehouse_engine, records, run=run("r1"), classify=label)
+    other, _ = prepare([{**MAGTECH[0], "source": "openalex", "source_id": "W1"}])
+    load_batch(warehouse_engine, other, run=run("r2"), classify=label)
+    gone, _ = prepare([{**MAGTECH[1], "is_deleted": True}])
+    load_batch(warehouse_engine, gone, run=run("r3"), classify=label)
+    with warehouse_engine.connect() as conn:
+        if warehouse_engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        orphans = conn.execute(select(s.publication_authors.c.pub_id).where(
+            ~s.publication_authors.c.pub_id.in_(select(s.publications.c.pub_id)))).all()
+        assert orphans == []
+        assert conn.execute(select(s.source_records.c.source)).scalars().all() == [
+            "magtech", "openalex"]
