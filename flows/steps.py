@@ -23,10 +23,10 @@ from sqlalchemy import Engine
 
 from sources.http import redact_text
 from sources.landing import LandedFile, Manifest, iter_bodies, raw_ref, read_manifest
-from transforms.canonical import CANONICAL_COLUMNS, ndjson_lines
+from transforms.canonical import CANONICAL_COLUMNS, ndjson_lines, to_canonical_frame
 from transforms.dedupe import drop_repeated_records, with_match_keys
 from transforms.normalise import normalise_records
-from transforms.parsing import PayloadError, get_parser
+from transforms.parsing import ParsedPayload, PayloadError, get_parser
 from transforms.perf import paused_gc
 from warehouse.load import LoadError, LoadResult, RunInfo, load_batch, record_failed_run
 
@@ -37,6 +37,8 @@ NAVIGATION_KINDS = frozenset({"robots", "listing", "esearch", "identify"})
 #: A batch with at least this many landed bytes is parsed by several processes.
 PARALLEL_PARSE_MIN_BYTES = 32 * 2**20
 MAX_PARSE_WORKERS = 8
+#: Parsed rows of consecutive bodies become one frame per this many rows.
+ROWS_PER_FRAME = 20_000
 
 
 class QualityGateError(RuntimeError):
@@ -173,23 +175,69 @@ def reset_worker_pool() -> None:
 
 def parse_files(batch_path: Path, data_dir: Path, manifest: Manifest,
                 secrets: tuple[str, ...]) -> ParsedFiles:
-    """Parse the bodies ``manifest`` lists (in this process or a worker)."""
+    """Parse the bodies ``manifest`` lists (in this process or a worker).
+
+    Row dicts of consecutive bodies become one frame per :data:`ROWS_PER_FRAME` rows (a
+    frame per body of a hundred records costs more than the rows themselves); if such a
+    frame cannot be built, each body's rows are built apart and a body that still fails is
+    quarantined like a body its parser crashed on.
+    """
     parse = get_parser(manifest.source)
     frames: list[pl.DataFrame] = []
+    pending: list[tuple[ParsedPayload, LandedFile, bytes, str]] = []
     out = ParsedFiles(records=None)
     with paused_gc():
         for landed, body in iter_bodies(batch_path, manifest):
-            frame = _parse_body(parse, landed, body, manifest, out, secrets,
-                                ref=raw_ref(batch_path, data_dir, landed.name))
-            if frame is not None:
-                frames.append(frame)
+            ref = raw_ref(batch_path, data_dir, landed.name)
+            parsed = _parse_body(parse, landed, body, manifest, out, secrets, ref=ref)
+            if parsed is None:
+                continue
+            pending.append((parsed, landed, body, ref))
+            if sum(p.count for p, *_ in pending) >= ROWS_PER_FRAME:
+                frames += _frames_of(pending, manifest, out, secrets)
+                pending = []
+        frames += _frames_of(pending, manifest, out, secrets)
+        frames = [f for f in frames if f.height]
         out.records = pl.concat(frames, how="vertical_relaxed") if frames else None
     return out
 
 
+def _frames_of(pending: list[tuple[ParsedPayload, LandedFile, bytes, str]],
+               manifest: Manifest, out: ParsedFiles,
+               secrets: tuple[str, ...]) -> list[pl.DataFrame]:
+    """One frame for the rows of all ``pending`` bodies (body by body if that fails)."""
+    if all(p.rows is not None for p, *_ in pending) and len(pending) > 1:
+        rows = [row for p, *_ in pending for row in p.rows or ()]
+        try:
+            return [to_canonical_frame(rows)]
+        except Exception:  # the body at fault is found below, one by one, and quarantined
+            pass
+    frames = []
+    for parsed, landed, body, ref in pending:
+        try:
+            frames.append(parsed.records)
+        except Exception as exc:  # a parser bug must not sink the other bodies
+            _quarantine_crash(out, exc, landed, body, manifest, secrets, ref=ref)
+    return frames
+
+
+def _quarantine_crash(out: ParsedFiles, exc: Exception, landed: LandedFile, body: bytes,
+                      manifest: Manifest, secrets: tuple[str, ...], *, ref: str) -> None:
+    reason = f"parser crashed: {type(exc).__name__}: {exc}"
+    out.quarantine.append({
+        "stage": "parse", "raw_ref": ref, "expectation": None,
+        "reason": redact_text(reason, secrets)[:4000],
+        "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
+        "source_id": landed.url,
+    })
+    out.notes.append((logging.ERROR, (
+        f"batch {manifest.batch_id}: the {manifest.source} parser crashed on {ref}; body "
+        f"quarantined\n{traceback.format_exc()}")))
+
+
 def _parse_body(parse: Callable[..., Any], landed: LandedFile, body: bytes, manifest: Manifest,
-                out: ParsedFiles, secrets: tuple[str, ...], *, ref: str) -> pl.DataFrame | None:
-    """One body's records; what cannot be read goes to ``out.quarantine`` and ``out.notes``."""
+                out: ParsedFiles, secrets: tuple[str, ...], *, ref: str) -> ParsedPayload | None:
+    """One body's parsed payload; what cannot be read goes to ``out.quarantine``/``notes``."""
     quarantine = out.quarantine
     if landed.kind in NAVIGATION_KINDS:
         return None
@@ -216,25 +264,16 @@ def _parse_body(parse: Callable[..., Any], landed: LandedFile, body: bytes, mani
                           f"batch {manifest.batch_id}: cannot parse {ref}: {exc}"))
         return None
     except Exception as exc:  # a parser bug must not sink the other bodies of the batch
-        reason = f"parser crashed: {type(exc).__name__}: {exc}"
-        quarantine.append({
-            "stage": "parse", "raw_ref": ref, "expectation": None,
-            "reason": redact_text(reason, secrets)[:4000],
-            "payload": redact_text(body[:2000].decode("utf-8", "replace"), secrets),
-            "source_id": landed.url,
-        })
-        out.notes.append((logging.ERROR, (
-            f"batch {manifest.batch_id}: the {manifest.source} parser crashed on {ref}; body "
-            f"quarantined\n{traceback.format_exc()}")))
+        _quarantine_crash(out, exc, landed, body, manifest, secrets, ref=ref)
         return None
     quarantine.extend(
         {"stage": "parse", "raw_ref": r.raw_ref, "expectation": None, "reason": r.reason,
          "payload": r.payload[:4000],
-         "source_id": landed.url if len(parsed.rejects) == 1 and parsed.records.height == 0
+         "source_id": landed.url if len(parsed.rejects) == 1 and parsed.count == 0
          else None}
         for r in parsed.rejects
     )
-    return parsed.records
+    return parsed
 
 
 def column_limits() -> dict[str, int]:

@@ -19,7 +19,6 @@ from typing import Any
 
 from lxml import etree
 
-from transforms.canonical import to_canonical_frame
 from transforms.normalise import normalise_doi
 from transforms.parsing import ParsedPayload, PayloadError, Reject
 
@@ -102,7 +101,7 @@ def parse_arxiv(body: bytes, *, kind: str, url: str, raw_ref: str) -> ParsedPayl
             reason = str(exc) if isinstance(exc, EntryError) else f"{type(exc).__name__}: {exc}"
             payload = etree.tostring(entry, encoding="unicode")[:MAX_REJECT_PAYLOAD]
             rejects.append(Reject(raw_ref=ref, reason=reason, payload=payload))
-    return ParsedPayload(records=to_canonical_frame(rows), rejects=rejects)
+    return ParsedPayload.from_rows(rows, rejects)
 
 
 def split_arxiv_id(value: str) -> tuple[str, int | None]:

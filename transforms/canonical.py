@@ -75,6 +75,21 @@ def empty_canonical_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=CANONICAL_SCHEMA)
 
 
+_CANONICAL = frozenset(CANONICAL_COLUMNS)
+
+
+def check_columns(rows: Iterable[Mapping[str, Any]]) -> None:
+    """Fail loudly when a parser row has keys outside the canonical record.
+
+    Raises:
+        UnknownColumnsError: With the unknown keys listed.
+    """
+    unknown = {k for row in rows if not _CANONICAL.issuperset(row) for k in row} - _CANONICAL
+    if unknown:
+        msg = f"parser produced non-canonical columns: {', '.join(sorted(unknown))}"
+        raise UnknownColumnsError(msg)
+
+
 def to_canonical_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Build a canonical frame from parser rows.
 
@@ -88,10 +103,7 @@ def to_canonical_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
         UnknownColumnsError: If a row carries a key outside the canonical record.
     """
     rows = list(rows)
-    unknown = sorted({k for row in rows for k in row} - set(CANONICAL_COLUMNS))
-    if unknown:
-        msg = f"parser produced non-canonical columns: {', '.join(unknown)}"
-        raise UnknownColumnsError(msg)
+    check_columns(rows)
     if not rows:
         return empty_canonical_frame()
     # Column by column: several times faster than polars reading a list of dicts.

@@ -28,7 +28,6 @@ from typing import Any
 
 import orjson
 
-from transforms.canonical import to_canonical_frame
 from transforms.jats import jats_to_text, strip_inline_markup
 from transforms.normalise import (
     normalise_doi,
@@ -368,7 +367,7 @@ def rows_and_rejects(
             continue
         row["raw_ref"] = ref
         rows.append(row)
-    return ParsedPayload(records=to_canonical_frame(rows), rejects=rejects)
+    return ParsedPayload.from_rows(rows, rejects)
 
 
 def parse_crossref(body: bytes, *, kind: str, url: str, raw_ref: str) -> ParsedPayload:

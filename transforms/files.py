@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from urllib.parse import unquote, urlsplit
 
-from transforms.canonical import to_canonical_frame
 from transforms.files_bibtex import read_bibtex
 from transforms.files_records import BadRecord, Draft, RecordError, finish_row
 from transforms.files_scopus import read_scopus_csv
@@ -169,4 +168,4 @@ def parse_file(body: bytes, *, kind: str, url: str, raw_ref: str) -> ParsedPaylo
     if not rows and not rejects:
         msg = f"no {fmt} records found in {_filename(url) or 'the file'}"
         raise PayloadError(msg)
-    return ParsedPayload(records=to_canonical_frame(rows), rejects=rejects)
+    return ParsedPayload.from_rows(rows, rejects)

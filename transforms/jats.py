@@ -23,6 +23,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from html import unescape
@@ -62,6 +63,7 @@ _TEX_BODY = re.compile(r"\\begin\{document\}(.*?)\\end\{document\}", re.S)
 _HEADING_KEY = re.compile(r"[\W_]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def _local(tag: str) -> str:
     return tag.rsplit(":", 1)[-1].lower()
 
@@ -106,6 +108,8 @@ class _TextExtractor(HTMLParser):
 
     # -- structure ------------------------------------------------------------------
     def _flush(self, kind: str = "p") -> None:
+        if not self._buffer:
+            return
         text = _tidy("".join(self._buffer))
         self._buffer = []
         if text:
@@ -232,6 +236,14 @@ _RAW_TEXT_TAGS: frozenset[str] = frozenset({
     "script", "style", "title", "textarea", "xmp", "iframe", "noembed", "noframes",
     "noscript", "plaintext",
 })
+#: Markup :func:`_feed_plain` takes: text without ``<`` and plain tags that are not raw-text
+#: elements.
+_PLAIN_MARKUP = re.compile(
+    r"(?:[^<]++|(?=</?(?!(?i:" + "|".join(sorted(_RAW_TEXT_TAGS)) + r")(?![A-Za-z0-9:._-]))"
+    # Possessive, and without capturing groups (Python 3.11 mis-tracks captures inside
+    # atomic groups): a long text before a stray "<" must not make the check backtrack.
+    r"[A-Za-z])(?>" + re.sub(r"\((?!\?)", "(?:", _PLAIN_TAG.pattern) + r"))*+"
+)
 
 
 def _feed_plain(parser: _TextExtractor, markup: str) -> bool:
@@ -242,35 +254,25 @@ def _feed_plain(parser: _TextExtractor, markup: str) -> bool:
     HTMLParser's (tag names lower-cased, each text run HTML-unescaped), several times
     faster. Returns False, having called nothing, for any other markup.
     """
-    events: list[tuple[int, str]] = []  # 0 text, 1 start, 2 end, 3 empty element
+    if _PLAIN_MARKUP.fullmatch(markup) is None:
+        return False
     position = 0
     for match in _PLAIN_TAG.finditer(markup):
         start = match.start()
         if start > position:
             text = markup[position:start]
-            if "<" in text:
-                return False
-            events.append((0, text))
+            parser.handle_data(unescape(text) if "&" in text else text)
         closing, end_name, start_name, empty = match.groups()
-        name = (end_name if closing else start_name).lower()
-        if name in _RAW_TEXT_TAGS:
-            return False
-        events.append((2 if closing else 3 if empty else 1, name))
-        position = match.end()
-    tail = markup[position:]
-    if "<" in tail:
-        return False
-    if tail:
-        events.append((0, tail))
-    for kind, value in events:
-        if kind == 0:
-            parser.handle_data(unescape(value) if "&" in value else value)
-        elif kind == 1:
-            parser.handle_starttag(value, [])
-        elif kind == 2:
-            parser.handle_endtag(value)
+        if closing:
+            parser.handle_endtag(end_name.lower())
+        elif empty:
+            parser.handle_startendtag(start_name.lower(), [])
         else:
-            parser.handle_startendtag(value, [])
+            parser.handle_starttag(start_name.lower(), [])
+        position = match.end()
+    if position < len(markup):
+        text = markup[position:]
+        parser.handle_data(unescape(text) if "&" in text else text)
     return True
 
 

@@ -45,7 +45,6 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 import lxml.html
 from lxml import etree
 
-from transforms.canonical import to_canonical_frame
 from transforms.normalise import (
     normalise_doi,
     normalise_issn,
@@ -602,7 +601,7 @@ def parse_magtech(body: bytes, *, kind: str, url: str, raw_ref: str) -> ParsedPa
                   "the metadata would hold replacement characters")
         return ParsedPayload(rejects=[Reject(ref, reason, payload)])
     row["raw_ref"] = ref
-    return ParsedPayload(records=to_canonical_frame([row]))
+    return ParsedPayload.from_rows([row])
 
 
 # --------------------------------------------------------------------------- links

@@ -19,7 +19,6 @@ from transforms.bibliographic import (
     normalise_language,
     split_terms,
 )
-from transforms.canonical import to_canonical_frame
 from transforms.normalise import (
     clean_text,
     has_cjk,
@@ -154,7 +153,7 @@ def parse_oai(body: bytes, *, kind: str, url: str, raw_ref: str) -> ParsedPayloa
         except _RecordError as exc:
             payload = etree.tostring(record, encoding="unicode")[:_REJECT_PAYLOAD_CHARS]
             rejects.append(Reject(raw_ref=ref, reason=str(exc), payload=payload))
-    return ParsedPayload(records=to_canonical_frame(rows), rejects=rejects)
+    return ParsedPayload.from_rows(rows, rejects)
 
 
 class _RecordError(ValueError):

@@ -36,7 +36,6 @@ from typing import Any
 
 from lxml import etree
 
-from transforms.canonical import to_canonical_frame
 from transforms.normalise import (
     MONTHS,
     has_cjk,
@@ -76,7 +75,6 @@ LANGUAGE_CODES: Mapping[str, str | None] = {
 #: Publication types that mean "this record is withdrawn": the loader retires it.
 RETIRED_PUBLICATION_TYPES: frozenset[str] = frozenset({"Retracted Publication"})
 
-_SPACE = re.compile(r"\s+")
 _EMAIL = re.compile(
     r"(?:\s*Electronic address:)?\s*[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\.?", re.I
 )
@@ -130,6 +128,8 @@ def inline_text(element: etree._Element | None) -> str | None:
     """
     if element is None:
         return None
+    if len(element) == 0:  # no markup inside (most fields): the text itself
+        return _clean(element.text or "")
     parts: list[str] = []
     _walk(element, parts)
     return _clean("".join(parts))
@@ -171,7 +171,7 @@ def _math_text(element: etree._Element) -> str:
 def _clean(text: str | None) -> str | None:
     if text is None:
         return None
-    cleaned = _SPACE.sub(" ", nfkc_latin(text)).strip()
+    cleaned = " ".join(nfkc_latin(text).split())  # the same whitespace as r"\s+"
     return cleaned or None
 
 
@@ -276,7 +276,7 @@ def parse_pubmed(body: bytes, *, kind: str, url: str, raw_ref: str) -> ParsedPay
             reason = str(exc) if isinstance(exc, RecordError) else f"{type(exc).__name__}: {exc}"
             payload = etree.tostring(element, encoding="unicode")[:MAX_REJECT_PAYLOAD]
             rejects.append(Reject(raw_ref=ref, reason=reason, payload=payload))
-    return ParsedPayload(records=to_canonical_frame(rows), rejects=rejects)
+    return ParsedPayload.from_rows(rows, rejects)
 
 
 def _record_rows(element: etree._Element, ref: str) -> list[dict[str, Any]]:
@@ -452,7 +452,8 @@ def _authors(art: etree._Element) -> list[dict[str, str | None]]:
         for author in author_list.iterfind("Author"):
             if author.get("ValidYN", "Y") == "N":
                 continue
-            name = _text(author, "CollectiveName") or _person_name(author)
+            parts = _children(author)
+            name = inline_text(parts.get("CollectiveName")) or _person_name(parts)
             if not name:
                 continue
             orcid = None
@@ -460,16 +461,27 @@ def _authors(art: etree._Element) -> list[dict[str, str | None]]:
                 orcid = normalise_orcid(_text(ident))
                 if orcid:
                     break
-            affiliation = _affiliation(_text(author, "AffiliationInfo/Affiliation"))
+            affiliation = (_affiliation(_text(author, "AffiliationInfo/Affiliation"))
+                           if "AffiliationInfo" in parts else None)
             authors.append({"name": name, "name_zh": None, "orcid": orcid,
                             "affiliation": affiliation})
     return authors
 
 
-def _person_name(author: etree._Element) -> str | None:
-    fore = _text(author, "ForeName") or _text(author, "Initials")
-    parts = [fore, _text(author, "LastName"), _text(author, "Suffix")]
-    return " ".join(p for p in parts if p) or None
+def _children(element: etree._Element) -> dict[str, etree._Element]:
+    """The first child element of each tag (what ``element.find(tag)`` would return)."""
+    first: dict[str, etree._Element] = {}
+    for child in element:
+        tag = child.tag
+        if isinstance(tag, str) and tag not in first:
+            first[tag] = child
+    return first
+
+
+def _person_name(parts: dict[str, etree._Element]) -> str | None:
+    fore = inline_text(parts.get("ForeName")) or inline_text(parts.get("Initials"))
+    names = [fore, inline_text(parts.get("LastName")), inline_text(parts.get("Suffix"))]
+    return " ".join(p for p in names if p) or None
 
 
 def _affiliation(value: str | None) -> str | None:

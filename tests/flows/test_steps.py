@@ -62,3 +62,28 @@ def test_files_are_split_into_consecutive_runs_of_about_equal_bytes(
     assert max(sizes) <= 2 * min(sizes)
     assert split_files(files, 1) == [files]
     assert split_files(files[:1], 4) == [files[:1]]
+
+
+def test_rows_that_cannot_become_a_frame_quarantine_their_body_only() -> None:
+    from flows.steps import ParsedFiles, _frames_of
+    from sources.landing import LandedFile, Manifest
+    from transforms.parsing import ParsedPayload
+
+    def landed(name: str) -> LandedFile:
+        return LandedFile(name=name, url=f"http://127.0.0.1/{name}", status=200, sha256="",
+                          bytes=2, content_type="application/json", fetched_at="", kind="works")
+
+    good = ParsedPayload.from_rows([{"source": "crossref", "source_id": "1", "title": "A"}])
+    also = ParsedPayload.from_rows([{"source": "crossref", "source_id": "2", "title": "B"}])
+    bad = ParsedPayload.from_rows([{"source": "crossref", "source_id": "3",
+                                    "authors": [{"name": {"not": "text"}}]}])
+    manifest = Manifest(batch_id="b", source="crossref", created_at="", completed_at="",
+                        files=[])
+    out = ParsedFiles(records=None)
+    pending = [(good, landed("1.json"), b"{}", "r/1.json"), (bad, landed("2.json"), b"{}",
+               "r/2.json"), (also, landed("3.json"), b"{}", "r/3.json")]
+    frames = _frames_of(pending, manifest, out, ())
+    assert [f.get_column("source_id").to_list() for f in frames] == [["1"], ["2"]]
+    assert [(q["raw_ref"], q["reason"].split(":")[0]) for q in out.quarantine] == [
+        ("r/2.json", "parser crashed")]
+    assert "parser crashed on r/2.json" in out.notes[0][1]

@@ -201,3 +201,25 @@ def test_every_real_crossref_abstract_takes_the_fast_path_identically() -> None:
         if fast is not None:
             assert fast == _events_by_htmlparser(markup)
     assert sum(_events_by_plain(m) is not None for m in abstracts) >= len(abstracts) // 2
+
+
+@pytest.mark.parametrize("markup", [
+    "a" * 50_000 + "<", "<p>" + "x " * 30_000 + "<", '<p a="' + "b" * 50_000,
+    "<p>" + "<b>" * 20_000,
+])
+def test_long_markup_with_a_stray_bracket_does_not_backtrack(markup: str) -> None:
+    """The plain-markup check is possessive: a stray '<' after a long run must not make it
+    try every way of splitting the run (that would never finish)."""
+    import signal
+
+    def too_slow(*_: object) -> None:
+        raise TimeoutError("the plain-markup check backtracked")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.setitimer(signal.ITIMER_REAL, 10)
+    try:
+        text = jats_to_text(markup)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert text is None or len(text) >= 1
