@@ -300,12 +300,17 @@ def _write_publications(conn: Connection, live: pl.DataFrame, classify: Classifi
     if multi_rows.height:
         parts.append(classify(merge_source_records(multi_rows)).select(single.columns))
     pubs = pl.concat(parts, how="vertical_relaxed")
-    ids = pubs.select("pub_id")
-    with temp_rows(conn, ids, prefix="written") as written:
+    p = s.publications
+    with temp_rows(conn, pubs.select("pub_id"), prefix="written") as written:
+        stored = conn.execute(select(p.c.pub_id).select_from(
+            written.join(p, p.c.pub_id == written.c.pub_id))).scalars().all()
+    # Only publications stored before have authors, keywords and labels to replace.
+    with temp_rows(conn, pl.DataFrame({"pub_id": stored}, schema={"pub_id": pl.String}),
+                   prefix="replaced") as replaced:
         _write_journals(conn, pubs, now)
         _write_publication_rows(conn, pubs, now)
-        _write_people_and_keywords(conn, pubs, written)
-        write_classification(conn, pubs, now, written=written)
+        _write_people_and_keywords(conn, pubs, replaced if stored else None)
+        write_classification(conn, pubs, now, written=replaced, replaces=bool(stored))
     return pubs.height
 
 
@@ -365,9 +370,13 @@ def _hashed_ids(keys: pl.Series, prefix: str) -> pl.Series:
                                              maintain_order="left").get_column("_id")
 
 
-def _write_people_and_keywords(conn: Connection, pubs: pl.DataFrame, written: Table) -> None:
-    for table in (s.publication_authors, s.publication_keywords):
-        conn.execute(table.delete().where(table.c.pub_id.in_(select(written.c.pub_id))))
+def _write_people_and_keywords(conn: Connection, pubs: pl.DataFrame,
+                               replaced: Table | None) -> None:
+    """Authorships and keywords of ``pubs``; ``replaced`` lists those stored before (whose
+    old rows are deleted first), None when there are none."""
+    if replaced is not None:
+        for table in (s.publication_authors, s.publication_keywords):
+            conn.execute(table.delete().where(table.c.pub_id.in_(select(replaced.c.pub_id))))
     authors = (
         pubs.select("pub_id", "authors").explode("authors")
         .filter(pl.col("authors").is_not_null())
@@ -419,19 +428,22 @@ def _evidence_text(column: str) -> pl.Expr:
 
 
 def write_classification(conn: Connection, pubs: pl.DataFrame, now: datetime, *,
-                         written: Table | None = None) -> None:
+                         written: Table | None = None, replaces: bool = True) -> None:
     """Replace the publications' labels of their taxonomy version (topics and relevance).
 
-    ``written``: a temporary table of the publications' ids, when the caller has one.
+    ``written``: a temporary table of the ids whose topics of that version may exist (the
+    caller's, when it has one; else every publication of ``pubs``); ``replaces=False`` when
+    none can exist yet (nothing to delete).
     """
     if pubs.height == 0:
         return
     if written is None:
         with temp_rows(conn, pubs.select("pub_id").unique(), prefix="labelled") as table:
-            write_classification(conn, pubs, now, written=table)
+            write_classification(conn, pubs, now, written=table, replaces=replaces)
         return
     pt = s.publication_topics
-    for version in pubs.get_column("taxonomy_version").drop_nulls().unique().to_list():
+    versions = pubs.get_column("taxonomy_version").drop_nulls().unique().to_list()
+    for version in versions if replaces else ():
         conn.execute(pt.delete().where(pt.c.pub_id.in_(select(written.c.pub_id)),
                                        pt.c.taxonomy_version == version))
     classes = pubs.select(

@@ -98,6 +98,7 @@ def test_sqlite_engine_creates_directory_and_sets_pragmas(tmp_path: Path) -> Non
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 30_000
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar_one() == 16_384
         assert (tmp_path / "a" / "b" / "w.sqlite").exists()
     finally:
         engine.dispose()
