@@ -10,7 +10,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -83,23 +83,8 @@ def parse_batch(batch_path: Path, data_dir: Path, *, secrets: tuple[str, ...] = 
     get_parser(manifest.source)  # an unknown source fails here, before any work starts
     landed_bytes = sum(f.bytes for f in manifest.files)
     count = parse_workers(workers) if landed_bytes >= parallel_min_bytes else 1
-    runs = split_files(manifest.files, count)
-    if len(runs) > 1:
-        pool = worker_pool(len(runs) - 1)
-        futures = [pool.submit(parse_files, batch_path, data_dir,
-                               replace(manifest, files=run), secrets) for run in runs[1:]]
-        parts = [parse_files(batch_path, data_dir, replace(manifest, files=runs[0]), secrets)]
-        for run, future in zip(runs[1:], futures, strict=True):
-            try:
-                parts.append(future.result())
-            except BrokenProcessPool:  # a worker died (out of memory?): parse here instead
-                log.warning("batch %s: a parse worker died; parsing its %d bodies here",
-                            manifest.batch_id, len(run))
-                reset_worker_pool()
-                parts.append(parse_files(batch_path, data_dir, replace(manifest, files=run),
-                                         secrets))
-    else:
-        parts = [parse_files(batch_path, data_dir, manifest, secrets)]
+    runs = [replace(manifest, files=run) for run in split_files(manifest.files, count)]
+    parts = _parse_runs(batch_path, data_dir, runs, secrets)
     frames = [part.records for part in parts if part.records is not None]
     quarantine = [row for part in parts for row in part.quarantine]
     for part in parts:  # logged here, so that what workers saw reaches this run's log
@@ -113,6 +98,36 @@ def parse_batch(batch_path: Path, data_dir: Path, *, secrets: tuple[str, ...] = 
         records = empty_canonical_frame()
     return ParsedBatch(source=manifest.source, batch_id=manifest.batch_id, records=records,
                        quarantine=quarantine, bodies=len(manifest.files))
+
+
+def _parse_runs(batch_path: Path, data_dir: Path, runs: list[Manifest],
+                secrets: tuple[str, ...]) -> list[ParsedFiles]:
+    """Parse each run of bodies: the first here, the others in worker processes at once.
+
+    A worker that dies (out of memory, killed) breaks the pool: the runs it had not given
+    back are parsed here, and the next batch starts a new pool.
+    """
+    futures: list[Future[ParsedFiles] | None] = [None] * len(runs)
+    if len(runs) > 1:
+        try:
+            pool = worker_pool(len(runs) - 1)
+            for i, run in enumerate(runs[1:], start=1):
+                futures[i] = pool.submit(parse_files, batch_path, data_dir, run, secrets)
+        except BrokenProcessPool:
+            reset_worker_pool()
+    parts = []
+    for run, future in zip(runs, futures, strict=True):
+        if future is not None:
+            try:
+                parts.append(future.result())
+                continue
+            except BrokenProcessPool:
+                reset_worker_pool()
+        if run is not runs[0]:
+            log.warning("batch %s: a parse worker died; parsing its %d bodies here",
+                        run.batch_id, len(run.files))
+        parts.append(parse_files(batch_path, data_dir, run, secrets))
+    return parts
 
 
 def parse_workers(workers: int | None) -> int:

@@ -60,8 +60,24 @@ def temp_rows(conn: Connection, frame: pl.DataFrame, *, prefix: str) -> Iterator
 
 
 def _frame(conn: Connection, query: Select[Any]) -> pl.DataFrame:
-    rows = conn.execute(query).all()
-    return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA, orient="row")
+    return pl.DataFrame(fetch_tuples(conn, query), schema=CANDIDATE_SCHEMA, orient="row")
+
+
+def fetch_tuples(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a query of text and integer columns, as plain tuples.
+
+    On SQLite the compiled statement runs on the driver's cursor (same connection, same
+    transaction): hundreds of thousands of candidate rows skip SQLAlchemy's row objects.
+    """
+    if conn.dialect.name != "sqlite":
+        return [tuple(row) for row in conn.execute(query)]
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = [compiled.params[name] for name in compiled.positiontup or ()]
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        return cursor.execute(str(compiled), params).fetchall()
+    finally:
+        cursor.close()
 
 
 def _publication_columns(*, with_pmid: bool = True) -> list[Any]:
@@ -131,7 +147,7 @@ def representative_records(conn: Connection, pub_ids: list[str]) -> pl.DataFrame
     sr = s.source_records
     ids = pl.DataFrame({"pub_id": pub_ids}, schema={"pub_id": pl.String}).unique()
     with temp_rows(conn, ids, prefix="pubs") as t:
-        rows = conn.execute(select(sr.c.pub_id, sr.c.source, sr.c.source_id).select_from(
-            t.join(sr, sr.c.pub_id == t.c.pub_id))).all()
+        rows = fetch_tuples(conn, select(sr.c.pub_id, sr.c.source, sr.c.source_id)
+                            .select_from(t.join(sr, sr.c.pub_id == t.c.pub_id)))
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     return frame.sort("pub_id", "source", "source_id").unique("pub_id", keep="first")

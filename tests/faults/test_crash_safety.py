@@ -1,11 +1,12 @@
 """Crash safety and redelivery: a killed load leaves nothing half-done; redelivery adds nothing.
 
 * A subprocess processes a synthetic batch of a few thousand Crossref works and is killed
-  with SIGKILL in the middle of the load transaction (SQLite: once the WAL grows; PostgreSQL:
-  once its backend holds a write lock on ``publications``). The ``running`` etl_runs row is
-  written inside that transaction, so no other connection can see it: the WAL/lock is the
-  observable sign that the load is under way. Processing the batch again must leave a
-  warehouse identical to a clean run's.
+  with SIGKILL in the middle of the load transaction (SQLite: once the worker has written
+  its publications, which it says on stdout; PostgreSQL: once its backend holds a write lock
+  on ``publications``). The ``running`` etl_runs row is written inside that transaction, so
+  no other connection can see it. SQLite keeps the transaction's pages in its cache until
+  the commit (the WAL stays empty), so the worker's own word is the sign to act on.
+  Processing the batch again must leave a warehouse identical to a clean run's.
 * The same landed batch processed twice, overlapping incremental windows and a page
   delivered twice within one batch must leave the warehouse of a single delivery.
 * A load the warehouse refuses midway (a lock timeout) is rolled back and visible.
@@ -20,6 +21,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -71,9 +73,11 @@ from warehouse.load import RunInfo
 batch, data_dir, url, batch_id = sys.argv[1:5]
 engine = create_warehouse_engine(url)
 
-@event.listens_for(engine, "before_cursor_execute")
+@event.listens_for(engine, "after_cursor_execute")
 def _pause(conn, cursor, statement, parameters, context, executemany):
     if conn.in_transaction() and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+        if statement.lstrip().upper().startswith("INSERT INTO PUBLICATIONS "):
+            print("PUBLICATIONS WRITTEN", flush=True)
         time.sleep(0.05)
 
 print("STARTED", flush=True)
@@ -185,7 +189,21 @@ def test_sqlite_load_killed_mid_transaction_then_rerun_equals_a_clean_run(
     wal = crashed_file.with_name(crashed_file.name + "-wal")
 
     worker = start_worker(batch, data_dir, f"sqlite:///{crashed_file}")
-    kill_when(worker, lambda: wal.exists() and wal.stat().st_size > 0)
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(iter(worker.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + KILL_DEADLINE
+    while "PUBLICATIONS WRITTEN\n" not in said:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            pytest.fail(f"the load was not under way in time: {said}\n{worker.stderr.read()}")
+        time.sleep(0.01)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    reader.join(timeout=30)
+    assert worker.returncode == -signal.SIGKILL and "FINISHED\n" not in said
+    assert not wal.exists() or wal.stat().st_size == 0, "the kill landed before any commit"
 
     crashed = create_warehouse_engine(f"sqlite:///{crashed_file}")
     clean = new_sqlite_warehouse(tmp_path / "clean.sqlite", sqlite_template)

@@ -87,3 +87,27 @@ def test_rows_that_cannot_become_a_frame_quarantine_their_body_only() -> None:
     assert [(q["raw_ref"], q["reason"].split(":")[0]) for q in out.quarantine] == [
         ("r/2.json", "parser crashed")]
     assert "parser crashed on r/2.json" in out.notes[0][1]
+
+
+def test_a_parse_worker_that_dies_leaves_its_bodies_to_this_process(
+        batches: tuple[Path, list[Path]], caplog: pytest.LogCaptureFixture) -> None:
+    import os
+    import signal
+    import time
+
+    from flows.steps import worker_pool
+
+    data, paths = batches
+    path = paths[0]
+    serial = parse_batch(path, data, workers=1)
+    pool = worker_pool(1)
+    worker_pid = pool.submit(os.getpid).result(timeout=60)
+    os.kill(worker_pid, signal.SIGKILL)  # as the kernel's OOM killer would
+    time.sleep(0.5)
+    with caplog.at_level(logging.WARNING):
+        rescued = parse_batch(path, data, workers=2, parallel_min_bytes=0)
+    assert_frame_equal(rescued.records, serial.records)
+    assert rescued.quarantine == serial.quarantine
+    assert "a parse worker died" in caplog.text
+    again = parse_batch(path, data, workers=2, parallel_min_bytes=0)  # a new pool
+    assert_frame_equal(again.records, serial.records)
