@@ -24,28 +24,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, Table, exists, func, select
+from sqlalchemy import Connection, Engine, exists, func, select
 
-from transforms.canonical import CANONICAL_COLUMNS, CANONICAL_SCHEMA, ndjson_lines
+from transforms.canonical import CANONICAL_COLUMNS
 from transforms.classify import OUTPUT_SCHEMA as CLASSIFICATION_SCHEMA
-from transforms.dedupe import IDENTITY_SCHEMA, assign_publications, publication_key_exprs
+from transforms.dedupe import IDENTITY_SCHEMA, assign_publications
 from transforms.merge import merge_source_records, single_source_publications
 from transforms.perf import paused_gc
+from warehouse import rows
 from warehouse import schema as s
 from warehouse.db import unchecked_foreign_keys
-from warehouse.identities import read_candidates, representative_records, temp_rows
+from warehouse.identities import fetch_tuples, read_candidates, representative_records, temp_rows
+from warehouse.rows import MERGE_RULES
 from warehouse.upsert import delete_where_pairs, upsert_frame, upsert_rows
+from warehouse.writer import BackgroundWriter, background_writes
 
 Classifier = Callable[[pl.DataFrame], pl.DataFrame]
-
-#: Match rules meaning "merged into a publication another record already gave".
-MERGE_RULES = ("doi", "pmid", "title")
-
-PUBLICATION_FIELDS = (
-    "doi", "pmid", "openalex_id", "title", "title_zh", "abstract", "abstract_zh", "language",
-    "journal_issn", "journal_title", "volume", "issue", "pages", "section", "published_date",
-    "date_precision", "received_date", "online_date", "url",
-)
 
 
 class LoadError(RuntimeError):
@@ -96,33 +90,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _records_json(frame: pl.DataFrame) -> list[str]:
-    if frame.height == 0:
-        return []
-    return ndjson_lines(frame.select(CANONICAL_COLUMNS))
-
-
-def _records_from_json(lines: Sequence[str]) -> pl.DataFrame:
-    if not lines:
-        return pl.DataFrame(schema=CANONICAL_SCHEMA)
-    data = "\n".join(lines).encode("utf-8")
-    return pl.read_ndjson(data, schema=CANONICAL_SCHEMA)
-
-
 def _other_records(conn: Connection, pub_ids: pl.Series,
                    batch_keys: pl.DataFrame) -> pl.DataFrame:
     """The stored source records of these publications that the batch does not bring again."""
     sr = s.source_records
     ids = pl.DataFrame({"pub_id": pub_ids}).unique()
     with temp_rows(conn, ids, prefix="merge") as t:
-        rows = conn.execute(select(sr.c.pub_id, sr.c.source, sr.c.source_id, sr.c.record)
-                            .select_from(t.join(sr, sr.c.pub_id == t.c.pub_id))).all()
-    stored = pl.DataFrame(rows, schema={"pub_id": pl.String, "source": pl.String,
-                                        "source_id": pl.String, "record": pl.String},
+        found = fetch_tuples(conn, select(sr.c.pub_id, sr.c.source, sr.c.source_id,
+                                          sr.c.record)
+                             .select_from(t.join(sr, sr.c.pub_id == t.c.pub_id)))
+    stored = pl.DataFrame(found, schema={"pub_id": pl.String, "source": pl.String,
+                                         "source_id": pl.String, "record": pl.String},
                           orient="row")
     stored = stored.join(batch_keys, on=["source", "source_id"], how="anti").filter(
         pl.col("record").is_not_null())
-    others = _records_from_json(stored.get_column("record").to_list())
+    others = rows.records_from_json(stored.get_column("record").to_list())
     return others.with_columns(stored.get_column("pub_id"))
 
 
@@ -189,16 +171,29 @@ def load_batch(
             deleted = changed.filter(pl.col("is_deleted"))
             live = changed.filter(~pl.col("is_deleted"))
             result.deleted = deleted.height
-            result.publications_written = _write_publications(conn, live, classify, now)
-            _write_source_records(conn, live, run, now)
-            _delete_source_records(conn, deleted)
-            result.matches = _write_matches(conn, live, now)
-            _write_quarantine(conn, quarantine_rows, run, now)
-            _finish_run(conn, run, result, status="succeeded", message=None)
+            with background_writes() as writes:
+                result.publications_written = _write_publications(conn, writes, live,
+                                                                  classify, now)
+                writes.submit(upsert_frame, conn, s.source_records, rows.source_record_rows(
+                    live, batch_id=run.batch_id, run_id=run.run_id, now=now),
+                    keys=["source", "source_id"], update=_SOURCE_RECORD_UPDATES)
+                writes.submit(_delete_source_records, conn, deleted)
+                matches = rows.match_rows(live, now)
+                result.matches = matches.height
+                writes.submit(upsert_frame, conn, s.publication_matches, matches,
+                              keys=_MATCH_KEYS)
+                writes.submit(_write_quarantine, conn, quarantine_rows, run, now)
+                writes.submit(_finish_run, conn, run, result, status="succeeded",
+                              message=None)
     except Exception as exc:
         msg = f"loading batch {run.batch_id} ({run.source}) failed and was rolled back: {exc}"
         raise LoadError(msg) from exc
     return result
+
+
+_SOURCE_RECORD_UPDATES = ("pub_id", "raw_ref", "batch_id", "run_id", "content_hash",
+                          "match_rule", "match_score", "record", "updated_at")
+_MATCH_KEYS = ("source", "source_id", "matched_source", "matched_source_id")
 
 
 def _with_matched_records(conn: Connection, assigned: pl.DataFrame) -> pl.DataFrame:
@@ -243,22 +238,6 @@ def record_failed_run(engine: Engine, run: RunInfo, message: str, *,
         _finish_run(conn, run, counts or LoadResult(), status="failed", message=message[:4000])
 
 
-def _write_source_records(conn: Connection, live: pl.DataFrame, run: RunInfo,
-                          now: datetime) -> None:
-    if live.height == 0:
-        return
-    frame = live.select(
-        "source", "source_id", "pub_id", "raw_ref",
-        pl.lit(run.batch_id, dtype=pl.String).alias("batch_id"),
-        pl.lit(run.run_id, dtype=pl.String).alias("run_id"),
-        "content_hash", "match_rule", "match_score",
-        pl.Series("record", _records_json(live), dtype=pl.String),
-        pl.lit(now).alias("first_seen_at"), pl.lit(now).alias("updated_at"),
-    )
-    update = [c for c in frame.columns if c not in ("source", "source_id", "first_seen_at")]
-    upsert_frame(conn, s.source_records, frame, keys=["source", "source_id"], update=update)
-
-
 def _delete_source_records(conn: Connection, deleted: pl.DataFrame) -> None:
     if deleted.height == 0:
         return
@@ -278,8 +257,12 @@ def _delete_source_records(conn: Connection, deleted: pl.DataFrame) -> None:
             conn.execute(table.delete().where(table.c.pub_id.in_(select(t.c.pub_id))))
 
 
-def _write_publications(conn: Connection, live: pl.DataFrame, classify: Classifier,
-                        now: datetime) -> int:
+def _write_publications(conn: Connection, writes: BackgroundWriter, live: pl.DataFrame,
+                        classify: Classifier, now: datetime) -> int:
+    """Merge each publication's records, label them and queue their rows; returns how many.
+
+    Reads happen here, before anything is queued; every write goes through ``writes``.
+    """
     if live.height == 0:
         return 0
     others = _other_records(conn, live.get_column("pub_id"), live.select("source", "source_id"))
@@ -304,34 +287,50 @@ def _write_publications(conn: Connection, live: pl.DataFrame, classify: Classifi
     with temp_rows(conn, pubs.select("pub_id"), prefix="written") as written:
         stored = conn.execute(select(p.c.pub_id).select_from(
             written.join(p, p.c.pub_id == written.c.pub_id))).scalars().all()
+    versions = pubs.get_column("taxonomy_version").drop_nulls().unique().to_list()
     # Only publications stored before have authors, keywords and labels to replace.
-    with temp_rows(conn, pl.DataFrame({"pub_id": stored}, schema={"pub_id": pl.String}),
-                   prefix="replaced") as replaced:
-        _write_journals(conn, pubs, now)
-        _write_publication_rows(conn, pubs, now)
-        _write_people_and_keywords(conn, pubs, replaced if stored else None)
-        write_classification(conn, pubs, now, written=replaced, replaces=bool(stored))
+    writes.submit(_delete_replaced, conn, stored, versions)
+    writes.submit(_write_journals, conn, rows.journal_rows(pubs), now)
+    publications = rows.publication_rows(pubs, now)
+    writes.submit(upsert_frame, conn, p, publications, keys=["pub_id"],
+                  update=[c for c in publications.columns if c not in ("pub_id", "first_seen_at")])
+    people, authorships = rows.author_rows(pubs)
+    writes.submit(upsert_frame, conn, s.authors, people, keys=["author_id"], update=[])
+    writes.submit(upsert_frame, conn, s.publication_authors, authorships,
+                  keys=["pub_id", "position"])
+    keywords, tagged = rows.keyword_rows(pubs)
+    writes.submit(upsert_frame, conn, s.keywords, keywords, keys=["keyword_id"], update=[])
+    writes.submit(upsert_frame, conn, s.publication_keywords, tagged,
+                  keys=["pub_id", "keyword_id"], update=[])
+    classes, topics = rows.classification_rows(pubs, now)
+    writes.submit(_write_labels, conn, classes, topics)
     return pubs.height
 
 
-def _write_journals(conn: Connection, pubs: pl.DataFrame, now: datetime) -> None:
-    journals = (
-        pubs.filter(pl.col("journal_issn").is_not_null())
-        .group_by("journal_issn", maintain_order=True)
-        .agg(pl.col("journal_title").drop_nulls().first(),
-             pl.col("journal_title_zh").drop_nulls().first())
-        .rename({"journal_issn": "issn", "journal_title": "title",
-                 "journal_title_zh": "title_zh"})
-    )
+def _delete_replaced(conn: Connection, pub_ids: Sequence[str], versions: Sequence[str]) -> None:
+    """Delete the authorships, keywords and ``versions`` topics of stored publications."""
+    if not pub_ids:
+        return
+    ids = pl.DataFrame({"pub_id": list(pub_ids)}, schema={"pub_id": pl.String})
+    pt = s.publication_topics
+    with temp_rows(conn, ids, prefix="replaced") as t:
+        for table in (s.publication_authors, s.publication_keywords):
+            conn.execute(table.delete().where(table.c.pub_id.in_(select(t.c.pub_id))))
+        for version in versions:
+            conn.execute(pt.delete().where(pt.c.pub_id.in_(select(t.c.pub_id)),
+                                           pt.c.taxonomy_version == version))
+
+
+def _write_journals(conn: Connection, journals: pl.DataFrame, now: datetime) -> None:
+    """Upsert journals, keeping the titles a journal already has (e.g. from aied.toml)."""
     if journals.height == 0:
         return
-    # Keep titles a journal already has (e.g. from aied.toml); fill the missing ones.
     j = s.journals
     with temp_rows(conn, journals.select("issn"), prefix="journals") as t:
-        rows = conn.execute(select(j.c.issn, j.c.title, j.c.title_zh).select_from(
-            t.join(j, j.c.issn == t.c.issn))).all()
-    existing = pl.DataFrame(rows, schema={"issn": pl.String, "_title": pl.String,
-                                          "_title_zh": pl.String}, orient="row")
+        found = fetch_tuples(conn, select(j.c.issn, j.c.title, j.c.title_zh).select_from(
+            t.join(j, j.c.issn == t.c.issn)))
+    existing = pl.DataFrame(found, schema={"issn": pl.String, "_title": pl.String,
+                                           "_title_zh": pl.String}, orient="row")
     journals = journals.join(existing, on="issn", how="left").select(
         "issn", pl.coalesce("_title", "title").alias("title"),
         pl.coalesce("_title_zh", "title_zh").alias("title_zh"),
@@ -340,143 +339,24 @@ def _write_journals(conn: Connection, pubs: pl.DataFrame, now: datetime) -> None
                  update=["title", "title_zh", "updated_at"])
 
 
-def _write_publication_rows(conn: Connection, pubs: pl.DataFrame, now: datetime) -> None:
-    cols = ["pub_id", *PUBLICATION_FIELDS, "pub_year", "pub_month", "is_ai_education",
-            "ai_score", "taxonomy_version", "sources", "field_sources"]
-    frame = pubs.with_columns(
-        pl.col("published_date").dt.year().alias("pub_year"),
-        pl.when(pl.col("date_precision").is_in(["day", "month"]))
-        .then(pl.col("published_date").dt.month()).alias("pub_month"),
-    ).select(cols)
-    hashes = [hashlib.sha256(line.encode("utf-8")).hexdigest() for line in ndjson_lines(frame)]
-    frame = frame.with_columns(
-        pl.Series("content_hash", hashes, dtype=pl.String),
-        pl.lit(now).alias("first_seen_at"), pl.lit(now).alias("updated_at"),
-        *publication_key_exprs(),
-    )
-    update = [c for c in frame.columns if c not in ("pub_id", "first_seen_at")]
-    upsert_frame(conn, s.publications, frame, keys=["pub_id"], update=update)
+def _write_labels(conn: Connection, classes: pl.DataFrame, topics: pl.DataFrame) -> None:
+    upsert_frame(conn, s.publication_classifications, classes,
+                 keys=["pub_id", "taxonomy_version"])
+    upsert_frame(conn, s.publication_topics, topics,
+                 keys=["pub_id", "topic", "taxonomy_version"])
 
 
-def _hash_id(prefix: str, value: str) -> str:
-    return prefix + hashlib.sha1(value.encode("utf-8")).hexdigest()[:16]
-
-
-def _hashed_ids(keys: pl.Series, prefix: str) -> pl.Series:
-    """``prefix`` + sha1 of each key (hashed once per distinct key)."""
-    distinct = keys.unique()
-    table = pl.DataFrame({"_key": distinct, "_id": [_hash_id(prefix, k) for k in distinct]})
-    return pl.DataFrame({"_key": keys}).join(table, on="_key", how="left",
-                                             maintain_order="left").get_column("_id")
-
-
-def _write_people_and_keywords(conn: Connection, pubs: pl.DataFrame,
-                               replaced: Table | None) -> None:
-    """Authorships and keywords of ``pubs``; ``replaced`` lists those stored before (whose
-    old rows are deleted first), None when there are none."""
-    if replaced is not None:
-        for table in (s.publication_authors, s.publication_keywords):
-            conn.execute(table.delete().where(table.c.pub_id.in_(select(replaced.c.pub_id))))
-    authors = (
-        pubs.select("pub_id", "authors").explode("authors")
-        .filter(pl.col("authors").is_not_null())
-        .with_columns(pl.int_range(1, pl.len() + 1).over("pub_id").alias("position"))
-        .unnest("authors")
-        .filter(pl.col("name").is_not_null() | pl.col("name_zh").is_not_null())
-        .with_columns(
-            pl.coalesce(
-                pl.when(pl.col("orcid").is_not_null()).then(pl.lit("orcid:") + pl.col("orcid")),
-                pl.lit("name:") + pl.concat_str(
-                    [pl.col("name").str.to_lowercase().str.replace_all(r"[^\p{L}]", "")
-                     .fill_null(""), pl.col("name_zh").fill_null("")], separator="|"),
-            ).alias("_key")
-        )
-    )
-    if authors.height:
-        authors = authors.with_columns(_hashed_ids(authors.get_column("_key"), "au_")
-                                       .alias("author_id"))
-        people = authors.unique("author_id", keep="first", maintain_order=True).select(
-            "author_id", "name", "name_zh", "orcid")
-        upsert_frame(conn, s.authors, people, keys=["author_id"], update=[])
-        links = authors.unique(["pub_id", "position"], maintain_order=True).select(
-            "pub_id", "position", "author_id", "affiliation")
-        upsert_frame(conn, s.publication_authors, links, keys=["pub_id", "position"])
-    words = (
-        pubs.select("pub_id", "keywords").explode("keywords")
-        .filter(pl.col("keywords").is_not_null())
-        .with_columns(pl.col("keywords").str.normalize("NFKC").str.strip_chars()
-                      .str.to_lowercase().alias("keyword"))
-        .filter(pl.col("keyword").str.len_chars() > 0)
-    )
-    if words.height:
-        words = words.with_columns(
-            _hashed_ids(words.get_column("keyword"), "kw_").alias("keyword_id"),
-            pl.when(pl.col("keyword").str.contains(r"[\u3400-\u9fff]")).then(pl.lit("zh"))
-            .otherwise(pl.lit("en")).alias("language"),
-        )
-        upsert_frame(conn, s.keywords, words.unique("keyword_id", maintain_order=True).select(
-            "keyword_id", "keyword", "language"), keys=["keyword_id"], update=[])
-        upsert_frame(conn, s.publication_keywords, words.unique(
-            ["pub_id", "keyword_id"], maintain_order=True).select("pub_id", "keyword_id"),
-            keys=["pub_id", "keyword_id"], update=[])
-
-
-def _evidence_text(column: str) -> pl.Expr:
-    """A list of evidence structs as its JSON array text."""
-    inner = pl.col(column).list.eval(pl.element().struct.json_encode()).list.join(",")
-    return pl.lit("[") + inner.fill_null("") + pl.lit("]")
-
-
-def write_classification(conn: Connection, pubs: pl.DataFrame, now: datetime, *,
-                         written: Table | None = None, replaces: bool = True) -> None:
-    """Replace the publications' labels of their taxonomy version (topics and relevance).
-
-    ``written``: a temporary table of the ids whose topics of that version may exist (the
-    caller's, when it has one; else every publication of ``pubs``); ``replaces=False`` when
-    none can exist yet (nothing to delete).
-    """
+def write_classification(conn: Connection, pubs: pl.DataFrame, now: datetime) -> None:
+    """Replace the publications' labels of their taxonomy version (topics and relevance)."""
     if pubs.height == 0:
-        return
-    if written is None:
-        with temp_rows(conn, pubs.select("pub_id").unique(), prefix="labelled") as table:
-            write_classification(conn, pubs, now, written=table, replaces=replaces)
         return
     pt = s.publication_topics
     versions = pubs.get_column("taxonomy_version").drop_nulls().unique().to_list()
-    for version in versions if replaces else ():
-        conn.execute(pt.delete().where(pt.c.pub_id.in_(select(written.c.pub_id)),
-                                       pt.c.taxonomy_version == version))
-    classes = pubs.select(
-        "pub_id", "taxonomy_version", "is_ai_education", "ai_score",
-        _evidence_text("ai_evidence").alias("evidence"), pl.lit(now).alias("classified_at"))
-    upsert_frame(conn, s.publication_classifications, classes,
-                 keys=["pub_id", "taxonomy_version"])
-    topics = (
-        pubs.select("pub_id", "taxonomy_version", "topics").explode("topics")
-        .filter(pl.col("topics").is_not_null()).unnest("topics")
-    )
-    if topics.height:
-        upsert_frame(conn, pt, topics.select(
-            "pub_id", "topic", "taxonomy_version", "score",
-            _evidence_text("evidence").alias("evidence")),
-            keys=["pub_id", "topic", "taxonomy_version"])
-
-
-def _write_matches(conn: Connection, live: pl.DataFrame, now: datetime) -> int:
-    is_other = ((pl.col("matched_source") != pl.col("source"))
-                | (pl.col("matched_source_id") != pl.col("source_id")))
-    matched = live.filter(pl.col("match_rule").is_in(MERGE_RULES)
-                          & pl.col("matched_source").is_not_null() & is_other)
-    rows = [
-        {"pub_id": p, "source": a, "source_id": b, "matched_source": c, "matched_source_id": d,
-         "rule": r, "score": sc, "matched_at": now}
-        for p, a, b, c, d, r, sc in matched.select(
-            "pub_id", "source", "source_id", "matched_source", "matched_source_id",
-            "match_rule", "match_score").iter_rows()
-    ]
-    upsert_rows(conn, s.publication_matches, rows,
-                keys=["source", "source_id", "matched_source", "matched_source_id"])
-    return len(rows)
+    with temp_rows(conn, pubs.select("pub_id").unique(), prefix="labelled") as t:
+        for version in versions:
+            conn.execute(pt.delete().where(pt.c.pub_id.in_(select(t.c.pub_id)),
+                                           pt.c.taxonomy_version == version))
+    _write_labels(conn, *rows.classification_rows(pubs, now))
 
 
 def _clip(value: str | None, length: int | None) -> str | None:

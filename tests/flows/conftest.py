@@ -166,36 +166,62 @@ class Served:
         return "\n".join(texts)[-chars:]
 
     def start(self) -> None:
+        stale = self.trigger_ids()
         self.starts += 1
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-c",
                  "from flows.deploy import serve_all; serve_all(watch_inbox=True)"],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.wait_ready()
+        self.wait_ready(stale=stale)
 
-    def wait_ready(self) -> None:
-        """Wait until every deployment is registered, unpaused (a restart unpauses)."""
+    def trigger_ids(self) -> set[Any]:
+        """Ids of the automations (event triggers) the served deployments own now."""
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound
 
+        ids: set[Any] = set()
+        with get_client(sync_client=True) as client:
+            for name in self.wanted_triggers():
+                try:
+                    dep = client.read_deployment_by_name(name)
+                except ObjectNotFound:
+                    continue
+                ids |= {a.id for a in client.read_resource_related_automations(
+                    f"prefect.deployment.{dep.id}")}
+        return ids
+
+    def wanted_triggers(self) -> dict[str, int]:
+        """Each deployment declared in the repository and how many event triggers it has."""
         from flows.deploy import deployment_specs
         from flows.settings import get_settings, load_config
 
-        names = [f"{s.flow_name}/{s.name}"
-                 for s in deployment_specs(load_config(get_settings().config_path))]
+        specs = deployment_specs(load_config(get_settings().config_path))
+        return {f"{s.flow_name}/{s.name}": len(s.triggers) for s in specs}
+
+    def wait_ready(self, *, stale: set[Any]) -> None:
+        """Wait until every deployment is registered, unpaused (a restart unpauses) and has
+        its event triggers, created by this start (serve writes a deployment first and then
+        replaces its automations, so an event emitted in between would start nothing)."""
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        wanted = self.wanted_triggers()
         deadline = time.monotonic() + SERVE_START_TIMEOUT
         with get_client(sync_client=True) as client:
             while time.monotonic() < deadline:
                 self.check_alive()
                 try:
-                    found = [client.read_deployment_by_name(n) for n in names]
+                    found = {n: client.read_deployment_by_name(n) for n in wanted}
                 except ObjectNotFound:
-                    found = []
-                if found and not any(d.paused for d in found):
+                    found = {}
+                if found and not any(d.paused for d in found.values()) and all(
+                        len({a.id for a in client.read_resource_related_automations(
+                            f"prefect.deployment.{found[n].id}")} - stale) >= count
+                        for n, count in wanted.items() if count):
                     return
                 time.sleep(0.25)
-        msg = f"serve did not register {names} in {SERVE_START_TIMEOUT}s:\n{self.log_tail()}"
+        msg = f"serve did not register {list(wanted)} in {SERVE_START_TIMEOUT}s:\n{self.log_tail()}"
         raise AssertionError(msg)
 
     def check_alive(self) -> None:
