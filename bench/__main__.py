@@ -52,7 +52,9 @@ from warehouse.db import create_warehouse_engine, upgrade_warehouse
 from warehouse.load import LoadResult, RunInfo, count_rows, load_batch, upsert_topics
 from warehouse.state import processed_batches
 
-STAGES: tuple[str, ...] = ("parse", "normalise", "classify", "validate", "load")
+#: Stages in the order of the issue's list; "deduplicate" (finding each record's publication
+#: among the warehouse's and the batch's) runs inside the load's transaction and is timed there.
+STAGES: tuple[str, ...] = ("parse", "normalise", "deduplicate", "classify", "validate", "load")
 MARKER = ".aied-bench"
 #: Targets on the 2-core reference machine (1M records).
 TARGET_SECONDS_1M = 120.0
@@ -140,11 +142,18 @@ def run_batches(batches: Sequence[Path], *, data_dir: Path, engine: Any, today: 
                 quarantined=len(parsed.quarantine) + failed_records,
                 repeats=repeats, fetched=parsed.fetched,
             )
+        _move(timings.stages, "load", "deduplicate", result.match_seconds)
+        _move(timings.cpu, "load", "deduplicate", result.match_cpu_seconds)
         if keep is not None:
             keep(to_load.select(records.columns))
         _add(timings.counts, result)
         timings.batches += 1
     return timings
+
+
+def _move(stages: dict[str, float], source: str, target: str, seconds: float) -> None:
+    stages[source] -= seconds
+    stages[target] += seconds
 
 
 def _add(total: LoadResult, part: LoadResult) -> None:
@@ -263,7 +272,8 @@ def render_table(summary: dict[str, Any]) -> str:
             f"  dlt {dlt['version']} sqlalchemy/sqlite ({dlt['write_disposition']}): "
             f"{dlt['records']:,} records, extract {dlt['extract_seconds']:.1f} s + normalize "
             f"{dlt['normalize_seconds']:.1f} s + load {dlt['load_seconds']:.1f} s = "
-            f"{dlt['seconds']:.1f} s; our load stage {summary['stages']['load']:.1f} s -> "
+            f"{dlt['seconds']:.1f} s; our deduplicate + load "
+            f"{summary['stages']['deduplicate'] + summary['stages']['load']:.1f} s -> "
             f"ours {summary['ratio_vs_dlt_load']:.2f}x (dlt run) / "
             f"{summary['ratio_vs_dlt_load_step']:.2f}x (dlt load step alone)")
     else:
@@ -342,6 +352,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             print(f"dlt: {dlt.seconds:.1f} s", file=sys.stderr)
     loaded_frames.clear()
     c = first.counts
+    # dlt's merge finds each row's stored twin by key too: its load is set against ours with
+    # the deduplicate stage, which runs inside our load's transaction.
+    our_load = first.stages["load"] + first.stages["deduplicate"]
     summary: dict[str, Any] = {
         "records": args.records,
         "total_seconds": round(first.total, 3),
@@ -350,9 +363,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "stages_cpu": {k: round(v, 3) for k, v in first.cpu.items()},
         "peak_rss_mb": round(pipeline_peak, 1),
         "ratio_vs_naive": round(naive.extrapolated_seconds / first.total, 2) if naive else None,
-        "ratio_vs_dlt_load": round(dlt.seconds / first.stages["load"], 2) if dlt else None,
+        "ratio_vs_dlt_load": round(dlt.seconds / our_load, 2) if dlt else None,
         "noop_seconds": round(noop_seconds, 4),
-        "ratio_vs_dlt_load_step": round(dlt.load_seconds / first.stages["load"], 2)
+        "ratio_vs_dlt_load_step": round(dlt.load_seconds / our_load, 2)
         if dlt else None,
         "reprocess_seconds": round(reprocess.total, 3) if reprocess else None,
         "reprocess_stages": {k: round(v, 3) for k, v in reprocess.stages.items()}

@@ -18,6 +18,7 @@ every key of the same loads in the test suite, and the SQLite tests run
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +71,9 @@ class LoadResult:
     deleted: int = 0
     publications_written: int = 0
     matches: int = 0
+    #: Wall and CPU seconds spent finding each record's publication (candidates, matching).
+    match_seconds: float = 0.0
+    match_cpu_seconds: float = 0.0
 
     @property
     def is_reconciled(self) -> bool:
@@ -148,9 +152,12 @@ def load_batch(
     try:
         with paused_gc(), engine.connect() as conn, unchecked_foreign_keys(conn), conn.begin():
             _start_run(conn, run, now)
+            started, started_cpu = time.perf_counter(), time.process_time()
             identities = read_candidates(conn, records)
             assigned = assign_publications(records, identities.select(list(IDENTITY_SCHEMA)))
             assigned = _with_matched_records(conn, assigned)
+            result.match_seconds = time.perf_counter() - started
+            result.match_cpu_seconds = time.process_time() - started_cpu
             stored = identities.filter(pl.col("source").is_not_null()).select(
                 "source", "source_id", "content_hash", "match_rule")
             assigned = assigned.join(
