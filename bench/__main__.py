@@ -264,7 +264,7 @@ def render_table(summary: dict[str, Any]) -> str:
             f"{naive['seconds']:.1f} s"
             + (f", extrapolated linearly to {n:,}: {naive['extrapolated_seconds']:.0f} s"
                if naive["records"] < n else "")
-            + f" -> ours is {summary['ratio_vs_naive']:.1f}x faster")
+            + f" -> ours {summary['ratio_vs_naive']:.2f}x (naive seconds / ours)")
     else:
         lines.append("  naive: skipped")
     if dlt:
