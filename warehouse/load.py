@@ -76,6 +76,11 @@ class LoadResult:
     match_cpu_seconds: float = 0.0
 
     @property
+    def counts(self) -> dict[str, int]:
+        """The counts alone (what two loads of the same records must agree on)."""
+        return {k: v for k, v in vars(self).items() if not k.endswith("_seconds")}
+
+    @property
     def is_reconciled(self) -> bool:
         return self.fetched == self.loaded + self.duplicates + self.quarantined
 

@@ -216,7 +216,7 @@ def test_sqlite_load_killed_mid_transaction_then_rerun_equals_a_clean_run(
 
         again = process(batch, data_dir, crashed).result
         expected = process(batch, data_dir, clean).result
-        assert again.is_reconciled and vars(again) == vars(expected)
+        assert again.is_reconciled and again.counts == expected.counts
         assert expected.loaded > RECORDS * 0.9 and expected.duplicates > 0 and expected.quarantined > 0
         assert_same_as_clean(crashed, clean)
     finally:
@@ -282,7 +282,7 @@ def test_postgres_load_killed_mid_transaction_then_rerun_equals_a_clean_run(
         assert left["etl_runs"] == 0 and left["publications"] == 0, left
         again = process(batch, data_dir, crashed).result
         expected = process(batch, data_dir, clean).result
-        assert again.is_reconciled and vars(again) == vars(expected)
+        assert again.is_reconciled and again.counts == expected.counts
         assert_same_as_clean(crashed, clean)
     finally:
         crashed.dispose()
