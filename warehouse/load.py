@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, exists, func, select
+from sqlalchemy import Connection, Engine, Table, exists, func, select
 
 from transforms.canonical import CANONICAL_COLUMNS
 from transforms.classify import OUTPUT_SCHEMA as CLASSIFICATION_SCHEMA
@@ -186,9 +186,11 @@ def load_batch(
             with background_writes() as writes:
                 result.publications_written = _write_publications(conn, writes, live,
                                                                   classify, now)
-                writes.submit(upsert_frame, conn, s.source_records, rows.source_record_rows(
-                    live, batch_id=run.batch_id, run_id=run.run_id, now=now),
-                    keys=["source", "source_id"], update=_SOURCE_RECORD_UPDATES)
+                lineage = rows.source_record_rows(live, batch_id=run.batch_id,
+                                                  run_id=run.run_id, now=now)
+                keys = ["source", "source_id"]
+                writes.submit(upsert_frame, conn, s.source_records, lineage, keys=keys,
+                              update=_updated_columns(lineage, keys))
                 writes.submit(_delete_source_records, conn, deleted)
                 matches = rows.match_rows(live, now)
                 result.matches = matches.height
@@ -203,8 +205,11 @@ def load_batch(
     return result
 
 
-_SOURCE_RECORD_UPDATES = ("pub_id", "raw_ref", "batch_id", "run_id", "content_hash",
-                          "match_rule", "match_score", "record", "updated_at")
+def _updated_columns(frame: pl.DataFrame, keys: Sequence[str]) -> list[str]:
+    """What a row seen again overwrites: everything but its keys and ``first_seen_at``."""
+    return [c for c in frame.columns if c not in (*keys, "first_seen_at")]
+
+
 _MATCH_KEYS = ("source", "source_id", "matched_source", "matched_source_id")
 
 
@@ -264,9 +269,23 @@ def _delete_source_records(conn: Connection, deleted: pl.DataFrame) -> None:
         return
     doomed = pl.DataFrame({"pub_id": orphans}, schema={"pub_id": pl.String})
     with temp_rows(conn, doomed, prefix="orphans") as t:
-        for table in (s.publication_authors, s.publication_keywords, s.publication_topics,
-                      s.publication_classifications, s.publication_matches, p):
-            conn.execute(table.delete().where(table.c.pub_id.in_(select(t.c.pub_id))))
+        _delete_rows_of(conn, t, (s.publication_authors, s.publication_keywords,
+                                  s.publication_topics, s.publication_classifications,
+                                  s.publication_matches, p))
+
+
+def _delete_rows_of(conn: Connection, ids: Table, tables: Sequence[Table]) -> None:
+    """Delete the rows of ``tables`` whose ``pub_id`` is in the temporary table ``ids``."""
+    for table in tables:
+        conn.execute(table.delete().where(table.c.pub_id.in_(select(ids.c.pub_id))))
+
+
+def _delete_topics(conn: Connection, ids: Table, versions: Sequence[str]) -> None:
+    """Delete the topics of ``versions`` of the publications in the temporary table ``ids``."""
+    pt = s.publication_topics
+    for version in versions:
+        conn.execute(pt.delete().where(pt.c.pub_id.in_(select(ids.c.pub_id)),
+                                       pt.c.taxonomy_version == version))
 
 
 def _write_publications(conn: Connection, writes: BackgroundWriter, live: pl.DataFrame,
@@ -305,7 +324,7 @@ def _write_publications(conn: Connection, writes: BackgroundWriter, live: pl.Dat
     writes.submit(_write_journals, conn, rows.journal_rows(pubs), now)
     publications = rows.publication_rows(pubs, now)
     writes.submit(upsert_frame, conn, p, publications, keys=["pub_id"],
-                  update=[c for c in publications.columns if c not in ("pub_id", "first_seen_at")])
+                  update=_updated_columns(publications, ["pub_id"]))
     people, authorships = rows.author_rows(pubs)
     writes.submit(upsert_frame, conn, s.authors, people, keys=["author_id"], update=[])
     writes.submit(upsert_frame, conn, s.publication_authors, authorships,
@@ -324,13 +343,9 @@ def _delete_replaced(conn: Connection, pub_ids: Sequence[str], versions: Sequenc
     if not pub_ids:
         return
     ids = pl.DataFrame({"pub_id": list(pub_ids)}, schema={"pub_id": pl.String})
-    pt = s.publication_topics
     with temp_rows(conn, ids, prefix="replaced") as t:
-        for table in (s.publication_authors, s.publication_keywords):
-            conn.execute(table.delete().where(table.c.pub_id.in_(select(t.c.pub_id))))
-        for version in versions:
-            conn.execute(pt.delete().where(pt.c.pub_id.in_(select(t.c.pub_id)),
-                                           pt.c.taxonomy_version == version))
+        _delete_rows_of(conn, t, (s.publication_authors, s.publication_keywords))
+        _delete_topics(conn, t, versions)
 
 
 def _write_journals(conn: Connection, journals: pl.DataFrame, now: datetime) -> None:
@@ -362,12 +377,9 @@ def write_classification(conn: Connection, pubs: pl.DataFrame, now: datetime) ->
     """Replace the publications' labels of their taxonomy version (topics and relevance)."""
     if pubs.height == 0:
         return
-    pt = s.publication_topics
     versions = pubs.get_column("taxonomy_version").drop_nulls().unique().to_list()
     with temp_rows(conn, pubs.select("pub_id").unique(), prefix="labelled") as t:
-        for version in versions:
-            conn.execute(pt.delete().where(pt.c.pub_id.in_(select(t.c.pub_id)),
-                                           pt.c.taxonomy_version == version))
+        _delete_topics(conn, t, versions)
     _write_labels(conn, *rows.classification_rows(pubs, now))
 
 
