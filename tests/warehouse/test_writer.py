@@ -53,14 +53,20 @@ def test_a_failure_is_raised_by_drain_and_again_by_the_next_submit() -> None:
 
 def test_an_error_in_the_block_skips_queued_calls_and_stops_the_thread() -> None:
     seen: list[int] = []
-    gate = threading.Event()
+    started, gate = threading.Event(), threading.Event()
     opener = threading.Timer(0.2, gate.set)  # releases the running call once the block failed
+
+    def hold() -> None:
+        started.set()
+        gate.wait(5)
+
     with pytest.raises(KeyError), background_writes() as writer:
-        writer.submit(gate.wait, 5)
+        writer.submit(hold)
         writer.submit(seen.append, 1)
+        assert started.wait(5)  # the first call is running, the second is still queued
         opener.start()
         raise KeyError("caller failed")
-    assert gate.is_set()
+    assert gate.is_set()  # the block's exit waited for the running call
     assert seen == []
     assert not writer._thread.is_alive()
 
