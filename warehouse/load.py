@@ -313,7 +313,8 @@ def _write_publications(conn: Connection, writes: BackgroundWriter, live: pl.Dat
     multi_rows = together.filter(is_multi)
     if multi_rows.height:
         parts.append(classify(merge_source_records(multi_rows)).select(single.columns))
-    pubs = pl.concat(parts, how="vertical_relaxed")
+    pubs = pl.concat(parts, how="vertical_relaxed").join(
+        rows.arxiv_ids(together), on="pub_id", how="left", maintain_order="left")
     p = s.publications
     with temp_rows(conn, pubs.select("pub_id"), prefix="written") as written:
         stored = conn.execute(select(p.c.pub_id).select_from(

@@ -52,10 +52,25 @@ def journal_rows(pubs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def arxiv_ids(records: pl.DataFrame) -> pl.DataFrame:
+    """``pub_id``, ``arxiv_id``: the arXiv id of each publication an arXiv record feeds.
+
+    The arXiv source id is already versionless (:func:`transforms.arxiv.split_arxiv_id`); a
+    publication fed by two arXiv records (a rare duplicate) takes the smaller id.
+    """
+    return (records.filter(pl.col("source") == "arxiv")
+            .group_by("pub_id").agg(pl.col("source_id").min().alias("arxiv_id")))
+
+
 def publication_rows(pubs: pl.DataFrame, now: datetime) -> pl.DataFrame:
-    """``publications`` rows: fields, year and month, labels, sources, hash and match keys."""
-    cols = ["pub_id", *PUBLICATION_FIELDS, "pub_year", "pub_month", "is_ai_education",
-            "ai_score", "taxonomy_version", "sources", "field_sources"]
+    """``publications`` rows: fields, year and month, labels, sources, hash and match keys.
+
+    ``pubs`` may carry ``arxiv_id`` (see :func:`arxiv_ids`); without it the column is null.
+    """
+    cols = ["pub_id", *PUBLICATION_FIELDS, "arxiv_id", "pub_year", "pub_month",
+            "is_ai_education", "ai_score", "taxonomy_version", "sources", "field_sources"]
+    if "arxiv_id" not in pubs.columns:
+        pubs = pubs.with_columns(pl.lit(None, dtype=pl.String).alias("arxiv_id"))
     frame = pubs.with_columns(
         pl.col("published_date").dt.year().alias("pub_year"),
         pl.when(pl.col("date_precision").is_in(["day", "month"]))

@@ -165,6 +165,11 @@ def test_every_source_into_one_warehouse(prefect_harness, fresh_aied_env, replay
         assert lineage == {src: o["process"]["loaded"] + o["process"]["duplicates"]
                            - o["process"]["deleted"] for src, o in first.items()} | {
             FILES_SOURCE: first[FILES_SOURCE]["process"]["loaded"]}
+        # Every publication an arXiv record feeds names its (versionless) arXiv id.
+        arxiv = conn.execute(select(s.source_records.c.source_id, s.publications.c.arxiv_id)
+                             .join(s.publications)
+                             .where(s.source_records.c.source == "arxiv")).all()
+        assert len(arxiv) == FIRST_RUN["arxiv"][0] and all(a == b for a, b in arxiv)
         publications = conn.execute(select(func.count()).select_from(s.publications)).scalar()
         assert publications == conn.execute(
             select(func.count(s.source_records.c.pub_id.distinct()))).scalar()

@@ -183,3 +183,25 @@ def test_keys_hold_after_loads_and_checking_is_back_on(warehouse_engine):
         assert orphans == []
         assert conn.execute(select(s.source_records.c.source)).scalars().all() == [
             "magtech", "openalex"]
+
+
+ARXIV = {"source": "arxiv", "source_id": "2501.01234", "doi": None,
+         "title": "Application progress and future trends of AI in medical education",
+         "abstract": "A preprint.", "published_date": date(2025, 12, 31), "date_precision": "day",
+         "url": "https://arxiv.org/abs/2501.01234", "raw_ref": "landing/arxiv/z/00000.xml#0"}
+
+
+def test_a_preprint_keeps_its_arxiv_id_alone_and_once_merged(warehouse_engine):
+    preprint, _ = prepare([ARXIV])
+    load_batch(warehouse_engine, preprint, run=run("r1", "arxiv"), classify=label)
+    with warehouse_engine.connect() as conn:
+        alone = conn.execute(select(s.publications.c.arxiv_id, s.publications.c.doi)).all()
+    assert alone == [("2501.01234", None)]
+    # The journal version arrives later: the same title, year and no journal -> merged.
+    journal, _ = prepare([{**MAGTECH[0], "journal_issn": None, "journal_title": None,
+                           "journal_title_zh": None, "title_zh": None}])
+    result = load_batch(warehouse_engine, journal, run=run("r2"), classify=label)
+    assert result.duplicates == 1
+    with warehouse_engine.connect() as conn:
+        merged = conn.execute(select(s.publications.c.arxiv_id, s.publications.c.doi)).all()
+    assert merged == [("2501.01234", MAGTECH[0]["doi"])]
