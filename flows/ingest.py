@@ -21,6 +21,7 @@ from flows.extract import (
     open_stream,
 )
 from flows.progress import fetch_progress
+from flows.settings import http_limits
 from sources.http import build_session
 from warehouse.state import get_watermark, known_record_urls, set_watermark
 
@@ -61,7 +62,8 @@ def fetch_and_land(request: ExtractRequest, data_dir: Path, *, is_shared_rate: b
     runtime = rt.open_runtime()
     throttle = (rt.prefect_throttle(request.source) if is_shared_rate
                 else MinIntervalThrottle(1.0 / rt.provider_rate(runtime.config, request.source)))
-    session = build_session(contact_email=request.contact_email)
+    session = build_session(contact_email=request.contact_email,
+                            **http_limits(request.options))
     with (concurrency(rt.ingest_limit_name(request.source), occupy=1, strict=False),
           fetch_progress(request.source) as tick):
         batch = land_stream(open_stream(request, session, throttle), data_dir=data_dir,

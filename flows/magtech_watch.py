@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import runtime as rt
+from flows.settings import http_limits
 from sources.http import build_session
 from warehouse.state import get_watermark, set_watermark
 
@@ -45,12 +46,16 @@ def is_new_issue(current: Issue, last: Issue | None) -> bool:
 
 
 @task(name="fetch-current-issue", retries=0, cache_policy=NO_CACHE)
-def fetch_current_issue_task(base_url: str, issn: str, contact_email: str | None
+def fetch_current_issue_task(base_url: str, issn: str, contact_email: str | None,
+                             limits: dict[str, Any] | None = None
                              ) -> tuple[str, int, Issue | None]:
-    """Fetch the journal's current-issue page politely; (url, status, issue or None)."""
+    """Fetch the journal's current-issue page politely; (url, status, issue or None).
+
+    ``limits``: :func:`flows.settings.http_limits` of the magtech source.
+    """
     from sources.magtech import fetch_current_issue
 
-    session = build_session(contact_email=contact_email)
+    session = build_session(contact_email=contact_email, **(limits or {}))
     response, issue = fetch_current_issue(session, base_url=base_url, issn=issn,
                                           throttle=rt.prefect_throttle("magtech"))
     return response.url, response.status, (tuple(issue) if issue is not None else None)
@@ -73,7 +78,8 @@ def magtech_watch_flow(issn: str, base_url: str | None = None,
     base = base_url or journal.site_url or DEFAULT_BASE_URLS["magtech"]
     rt.ensure_limits(env.config, ["magtech"])
     url, status, current = fetch_current_issue_task(
-        base, journal.issn, env.settings.secret("contact_email"))
+        base, journal.issn, env.settings.secret("contact_email"),
+        http_limits(env.config.source("magtech")))
     if current is None:
         msg = (f"{journal.issn}: no year/volume/issue found on the current-issue page {url} "
                f"(HTTP {status}); the page layout may have changed")

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sources.http import DEFAULT_TIMEOUT
+
 PACKAGED_CONFIG = Path(__file__).resolve().parent.parent / "aied.toml"
 KNOWN_SOURCES = ("magtech", "crossref", "openalex", "pubmed", "arxiv", "oai", "files")
 
@@ -109,7 +111,57 @@ def load_config(path: Path) -> ProjectConfig:
     if unknown:
         msg = f"{path}: unknown sources {', '.join(unknown)}; known: {', '.join(KNOWN_SOURCES)}"
         raise ConfigError(msg)
+    for name, options in sources.items():
+        try:
+            http_limits(options)
+        except ConfigError as exc:
+            msg = f"{path}: [sources.{name}] {exc}"
+            raise ConfigError(msg) from exc
     return ProjectConfig(journals=tuple(journals), sources=sources)
+
+
+def _positive_number(options: dict[str, Any], key: str) -> float | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        msg = f"{key} must be a positive number of {HTTP_LIMIT_UNITS[key]}, not {value!r}"
+        raise ConfigError(msg)
+    return float(value)
+
+
+#: The per-source HTTP limits aied.toml may set, with their units.
+HTTP_LIMIT_UNITS = {"timeout_seconds": "seconds", "max_retries": "retries",
+                    "max_response_mb": "MiB"}
+MAX_RETRIES_LIMIT = 20
+
+
+def http_limits(options: dict[str, Any]) -> dict[str, Any]:
+    """:func:`sources.http.build_session` limits from a source's ``aied.toml`` options.
+
+    ``timeout_seconds`` bounds the wait for data (and the connect, up to its default of
+    10 s), ``max_retries`` the retries after a request's first attempt, ``max_response_mb``
+    the size of one body. Unset keys keep the defaults of :mod:`sources.http`.
+
+    Raises:
+        ConfigError: A value of the wrong type or out of range (named, with the value).
+    """
+    limits: dict[str, Any] = {}
+    timeout = _positive_number(options, "timeout_seconds")
+    if timeout is not None:
+        limits["timeout"] = (min(DEFAULT_TIMEOUT[0], timeout), timeout)
+    retries = options.get("max_retries")
+    if retries is not None:
+        if isinstance(retries, bool) or not isinstance(retries, int) \
+                or not 0 <= retries <= MAX_RETRIES_LIMIT:
+            msg = f"max_retries must be a whole number from 0 to {MAX_RETRIES_LIMIT}, " \
+                  f"not {retries!r}"
+            raise ConfigError(msg)
+        limits["max_retries"] = retries
+    size = _positive_number(options, "max_response_mb")
+    if size is not None:
+        limits["max_bytes"] = int(size * 1024 * 1024)
+    return limits
 
 
 def get_settings() -> Settings:

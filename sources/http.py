@@ -28,7 +28,9 @@ SECRET_PARAMS: frozenset[str] = frozenset(
     {"api_key", "apikey", "key", "mailto", "email", "token", "access_token"}
 )
 RETRY_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+#: (connect, read) seconds.
 DEFAULT_TIMEOUT = (10.0, 60.0)
+DEFAULT_MAX_RETRIES = 4
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 MAX_RETRY_AFTER = 600.0
 
@@ -97,13 +99,39 @@ def no_throttle() -> None:
     """A throttle that never waits (for replay servers in tests)."""
 
 
-def build_session(*, contact_email: str | None = None,
-                  user_agent: str = USER_AGENT) -> requests.Session:
+class ProviderSession(requests.Session):
+    """A session that also carries the limits :func:`fetch` applies to its requests.
+
+    The limits are per provider (``aied.toml``: ``timeout_seconds``, ``max_retries``,
+    ``max_response_mb``), so they travel with the session the flow hands to the provider
+    client; a call to :func:`fetch` that names a limit overrides the session's.
+    """
+
+    def __init__(self, *, timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+                 max_retries: int = DEFAULT_MAX_RETRIES,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_bytes = max_bytes
+
+
+def build_session(*, contact_email: str | None = None, user_agent: str = USER_AGENT,
+                  timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+                  max_retries: int = DEFAULT_MAX_RETRIES,
+                  max_bytes: int = DEFAULT_MAX_BYTES) -> ProviderSession:
     """Return a session with the project's User-Agent (with a contact address if given).
 
     One session keeps one pooled connection per host, which is what polite crawling wants.
+
+    Args:
+        contact_email: Sent in the User-Agent (``mailto:``) for providers that ask for one.
+        user_agent: The agent string before the contact address.
+        timeout: Seconds to connect and to wait for data, or one number for both.
+        max_retries: Retries of a request after its first attempt.
+        max_bytes: Largest body accepted.
     """
-    session = requests.Session()
+    session = ProviderSession(timeout=timeout, max_retries=max_retries, max_bytes=max_bytes)
     agent = f"{user_agent} mailto:{contact_email}" if contact_email else user_agent
     session.headers.update({"User-Agent": agent, "Accept-Encoding": "gzip, deflate"})
     adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
@@ -195,11 +223,11 @@ def fetch(
     params: Mapping[str, str | int] | None = None,
     kind: str = "page",
     throttle: Throttle = no_throttle,
-    max_retries: int = 4,
+    max_retries: int | None = None,
     backoff: float = 1.0,
     max_backoff: float = 60.0,
-    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float | tuple[float, float] | None = None,
+    max_bytes: int | None = None,
     ok_statuses: frozenset[int] = frozenset({200}),
     secrets: tuple[str, ...] = (),
     is_budget_exhausted: Callable[[requests.Response], datetime | None] | None = None,
@@ -214,11 +242,13 @@ def fetch(
         params: Query parameters (may hold secrets; they never leave this function).
         kind: What the body is to the caller; recorded in the manifest.
         throttle: Called before every attempt (rate limit shared across runs).
-        max_retries: Retries after the first attempt.
+        max_retries: Retries after the first attempt (None: the session's, see
+            :class:`ProviderSession`; else :data:`DEFAULT_MAX_RETRIES`).
         backoff: First backoff in seconds, doubled each retry when no Retry-After is sent.
         max_backoff: Upper bound on one wait.
-        timeout: requests timeout (connect, read).
-        max_bytes: Body size cap.
+        timeout: requests timeout (connect, read); None: the session's, else
+            :data:`DEFAULT_TIMEOUT`.
+        max_bytes: Body size cap; None: the session's, else :data:`DEFAULT_MAX_BYTES`.
         ok_statuses: Statuses returned to the caller instead of raising (e.g. 404, 422
             for providers that send errors as bodies the parser understands).
         secrets: Values scrubbed from any error message.
@@ -236,6 +266,12 @@ def fetch(
         RateLimitExhaustedError: The provider's budget is spent.
         ResponseTooLargeError: The body exceeded ``max_bytes``.
     """
+    if max_retries is None:
+        max_retries = getattr(session, "max_retries", DEFAULT_MAX_RETRIES)
+    if timeout is None:
+        timeout = getattr(session, "timeout", DEFAULT_TIMEOUT)
+    if max_bytes is None:
+        max_bytes = getattr(session, "max_bytes", DEFAULT_MAX_BYTES)
     full = requests.Request("GET", url, params=dict(params or {})).prepare().url or url
     shown = redact_url(full)
     last_problem = ""
