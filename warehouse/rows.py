@@ -65,12 +65,10 @@ def arxiv_ids(records: pl.DataFrame) -> pl.DataFrame:
 def publication_rows(pubs: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """``publications`` rows: fields, year and month, labels, sources, hash and match keys.
 
-    ``pubs`` may carry ``arxiv_id`` (see :func:`arxiv_ids`); without it the column is null.
+    ``pubs`` carries ``arxiv_id`` (joined from :func:`arxiv_ids`; null for the rest).
     """
     cols = ["pub_id", *PUBLICATION_FIELDS, "arxiv_id", "pub_year", "pub_month",
             "is_ai_education", "ai_score", "taxonomy_version", "sources", "field_sources"]
-    if "arxiv_id" not in pubs.columns:
-        pubs = pubs.with_columns(pl.lit(None, dtype=pl.String).alias("arxiv_id"))
     frame = pubs.with_columns(
         pl.col("published_date").dt.year().alias("pub_year"),
         pl.when(pl.col("date_precision").is_in(["day", "month"]))
